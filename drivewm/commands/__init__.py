@@ -1,0 +1,1 @@
+"""Command modules of the `drivewm` CLI, one per top-level command."""
