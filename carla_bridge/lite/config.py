@@ -1,0 +1,70 @@
+"""Configuration of the lite simulator (frozen dataclass, SI units)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agents.bicycle import BicycleParams
+from agents.idm import IDMParams
+
+
+@dataclass(frozen=True)
+class LiteConfig:
+    """Lite simulator settings.
+
+    Attributes:
+        dt: simulation step [s] (20 Hz as the CARLA leaderboard).
+        num_vehicles: background vehicles per world.
+        num_pedestrians: pedestrians per world.
+        num_parked: parked cars at road edges.
+        num_props: cones and barriers at road edges.
+        spawn_radius: background agents spawn within this distance of the ego's route [m]
+            (None: anywhere in the town).
+        ego_clearance: no agent spawns within this distance of the ego's start [m].
+        lookahead_step: spacing of the path points vehicles check for obstacles [m].
+        lookahead_points: number of those points (lookahead = step × points).
+        clearance_margin: lateral margin beyond half widths for "on my path" [m].
+        yield_distance: vehicles look for junction conflicts within this distance of the entry [m].
+        stuck_respawn: vehicles standing still this long, far from the ego, are respawned [s].
+        lat_accel: comfortable lateral acceleration that limits curve speed [m/s²].
+        green / yellow / all_red: light phase durations [s].
+        pedestrian_cross_prob: share of pedestrians whose path crosses the road.
+        jaywalk_prob: share of crossings away from junctions (jaywalking).
+        history_keyframes: past ego poses kept at 0.5 s (H, plus the current one).
+        route_points: route polyline points in the observation (every 2 m, from 10 m behind).
+        blocked_seconds: the ego standing still this long ends the route [s].
+        deviation_distance: the ego this far from its route ends the route [m].
+        vehicle: ego dynamics; idm: background car-following.
+    """
+
+    dt: float = 0.05
+    num_vehicles: int = 50
+    num_pedestrians: int = 30
+    num_parked: int = 10
+    num_props: int = 6
+    spawn_radius: float | None = 150.0
+    ego_clearance: float = 20.0
+    lookahead_step: float = 2.0
+    lookahead_points: int = 20
+    clearance_margin: float = 0.35
+    yield_distance: float = 12.0
+    stuck_respawn: float = 20.0
+    lat_accel: float = 2.5
+    green: float = 12.0
+    yellow: float = 3.0
+    all_red: float = 1.0
+    pedestrian_cross_prob: float = 0.5
+    jaywalk_prob: float = 0.3
+    history_keyframes: int = 4
+    route_points: int = 50
+    blocked_seconds: float = 90.0
+    deviation_distance: float = 30.0
+    vehicle: BicycleParams = field(default_factory=BicycleParams)
+    idm: IDMParams = field(default_factory=IDMParams)
+
+    def __post_init__(self) -> None:
+        if not self.dt > 0:
+            raise ValueError(f"LiteConfig.dt must be positive, got {self.dt}")
+        for name in ("num_vehicles", "num_pedestrians", "num_parked", "num_props"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"LiteConfig.{name} must be ≥ 0, got {getattr(self, name)}")

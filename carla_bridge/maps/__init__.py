@@ -1,0 +1,22 @@
+"""CARLA towns loaded offline: lane graph, projection, lights, stop signs, static scene.
+
+Entry point: `load_town(name_or_path) -> TownMap`.
+"""
+
+from carla_bridge.maps.lanes import Lane, LaneArrays
+from carla_bridge.maps.lights import LightHead, TrafficLightGroup
+from carla_bridge.maps.stop_signs import StopSign
+from carla_bridge.maps.town import TownMap, clear_cache, load_town
+from carla_bridge.maps.xodr import available_towns
+
+__all__ = [
+    "Lane",
+    "LaneArrays",
+    "LightHead",
+    "StopSign",
+    "TownMap",
+    "TrafficLightGroup",
+    "available_towns",
+    "clear_cache",
+    "load_town",
+]

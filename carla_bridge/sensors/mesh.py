@@ -1,0 +1,450 @@
+"""Scene → oriented-box primitives → one triangle mesh per frame, ray cast with Embree.
+
+Every renderable thing is built from yaw-oriented boxes (vehicles = body + cabin, trees = trunk + two
+crown blocks, light heads = pole + housing + three lamps), so a plain slab test over the same primitives
+(`carla_bridge.sensors.reference`) is an exact independent reference. The ground is a separate triangle
+grid (one quad for a flat patch, a ~2 m grid when the patch carries per-cell heights) with a skirt out to
+`GROUND_EXTENT`; its colour and class come from the raster at each hit's xy, not from the triangles.
+
+The mesh lives in a local frame: world coordinates minus `origin = (ego_x, ego_y, 0)`, which keeps
+Embree's float32 exact to ~1e-5 m anywhere in a town.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from carla_bridge.sensors.scene import (
+    LIGHT_GREEN,
+    LIGHT_RED,
+    LIGHT_YELLOW,
+    MANMADE,
+    VEGETATION,
+    RenderScene,
+)
+
+GROUND_EXTENT = 600.0  # [m] half size of the ground skirt around the ego
+DEFAULT_RADIUS = 80.0  # [m] geometry farther than this (xy, from the ego) is culled
+
+# Materials (`Primitives.material`): shading and lidar reflectivity.
+MAT_PAINT, MAT_GLASS, MAT_FACADE, MAT_FOLIAGE, MAT_BARK, MAT_METAL, MAT_LAMP, MAT_CLOTH, MAT_PLASTIC = range(9)
+MATERIAL_REFLECTIVITY = np.array([0.55, 0.15, 0.35, 0.25, 0.2, 0.5, 0.9, 0.3, 0.45], dtype=np.float32)
+
+# Unit-box corners (x, y, z ∈ ±0.5) and 12 triangles, outward counter-clockwise.
+_CORNERS = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
+_FACES = np.array(
+    [
+        [0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5],  # -x, +x
+        [0, 4, 5], [0, 5, 1], [2, 3, 7], [2, 7, 6],  # -y, +y
+        [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3],  # -z, +z
+    ]
+)  # fmt: skip
+
+VEHICLE_CABIN = (4,)  # car
+VEHICLE_BUS = (3,)
+VEHICLE_TRUCK = (5, 10)  # construction vehicle, truck
+_LAMP_COLORS = {
+    LIGHT_RED: (1.0, 0.12, 0.08),
+    LIGHT_YELLOW: (1.0, 0.75, 0.05),
+    LIGHT_GREEN: (0.1, 1.0, 0.35),
+}
+_FACADES = np.array(
+    [[0.78, 0.72, 0.62], [0.62, 0.60, 0.58], [0.66, 0.42, 0.33], [0.85, 0.83, 0.78], [0.52, 0.55, 0.60],
+     [0.74, 0.66, 0.50], [0.45, 0.40, 0.38]],
+    dtype=np.float32,
+)  # fmt: skip
+_STATIC_COLORS = {1: (0.85, 0.85, 0.82), 8: (0.95, 0.45, 0.08), 15: (0.55, 0.55, 0.56), 16: (0.22, 0.42, 0.18)}
+
+
+@dataclass
+class Primitives:
+    """K yaw-oriented boxes with their labels.
+
+    Attributes:
+        boxes: `[K, 7]` float64 (x, y, z_centre, yaw, length, width, height), world frame.
+        cls: `[K]` uint8 Occ3D class.
+        instance: `[K]` int32 instance id (-1: static).
+        color: `[K, 3]` float32 albedo in [0, 1].
+        emissive: `[K]` bool (lit lamps: colour shown unshaded).
+        material: `[K]` uint8 `MAT_*`.
+    """
+
+    boxes: np.ndarray
+    cls: np.ndarray
+    instance: np.ndarray
+    color: np.ndarray
+    emissive: np.ndarray
+    material: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.parts: list[tuple[np.ndarray, ...]] = []
+
+    def add(self, boxes, cls, instance, color, emissive, material) -> None:
+        k = len(boxes)
+        if k == 0:
+            return
+
+        def full(v, dtype, tail=()):
+            a = np.asarray(v, dtype=dtype)
+            return np.broadcast_to(a, (k, *tail)).copy()
+
+        self.parts.append(
+            (
+                np.asarray(boxes, np.float64).reshape(k, 7),
+                full(cls, np.uint8),
+                full(instance, np.int32),
+                full(color, np.float32, (3,)),
+                full(emissive, bool),
+                full(material, np.uint8),
+            )
+        )
+
+    def build(self) -> Primitives:
+        if not self.parts:
+            return Primitives(
+                np.zeros((0, 7)),
+                np.zeros(0, np.uint8),
+                np.zeros(0, np.int32),
+                np.zeros((0, 3), np.float32),
+                np.zeros(0, bool),
+                np.zeros(0, np.uint8),
+            )
+        return Primitives(*(np.concatenate([p[i] for p in self.parts]) for i in range(6)))
+
+
+def _sub_boxes(boxes: np.ndarray, fx0, fx1, fy, fz0, fz1) -> np.ndarray:
+    """Boxes `[K, 7]` occupying, in each parent's frame, x ∈ [fx0, fx1]·l/2... as fractions of the parent.
+
+    fx0/fx1: fractions of the length in [-0.5, 0.5]; fy: fraction of the width (centred); fz0/fz1: fractions
+    of the height from the bottom in [0, 1].
+    """
+    x, y, zc, yaw, ln, w, h = boxes.T
+    cx = (fx0 + fx1) / 2 * ln
+    out = np.stack(
+        [
+            x + np.cos(yaw) * cx,
+            y + np.sin(yaw) * cx,
+            zc - h / 2 + (fz0 + fz1) / 2 * h,
+            yaw,
+            (fx1 - fx0) * ln,
+            fy * w,
+            (fz1 - fz0) * h,
+        ],
+        -1,
+    )
+    return out
+
+
+def _within(boxes: np.ndarray, center: np.ndarray, radius: float) -> np.ndarray:
+    if len(boxes) == 0:
+        return np.zeros(0, bool)
+    d = np.hypot(boxes[:, 0] - center[0], boxes[:, 1] - center[1])
+    return d <= radius + 0.5 * np.hypot(boxes[:, 4], boxes[:, 5])
+
+
+def _hash_unit(seed: int, idx: np.ndarray, salt: int) -> np.ndarray:
+    """Deterministic uniform [0, 1) per index (a cheap integer hash; no RNG state)."""
+    x = (idx.astype(np.uint64) * np.uint64(2654435761) + np.uint64((seed * 97 + salt * 7919) % 2**32)) % np.uint64(
+        2**32
+    )
+    x = (x ^ (x >> np.uint64(13))) * np.uint64(1274126177) % np.uint64(2**32)
+    return (x % np.uint64(10007)).astype(np.float64) / 10007.0
+
+
+def scene_primitives(scene: RenderScene, radius: float = DEFAULT_RADIUS) -> Primitives:
+    """All boxes of a (validated) scene within `radius` [m] (xy) of the ego, decomposed into primitives."""
+    center = scene.ego_pose[:2]
+    seed = scene.appearance.seed
+    b = _Builder()
+
+    keep = _within(scene.boxes, center, radius)
+    boxes, cls, inst = scene.boxes[keep], scene.occ_class[keep], scene.instance_id[keep]
+    col = scene.color[keep].astype(np.float32) / 255.0
+    glass = np.float32([0.10, 0.12, 0.15])
+    car = np.isin(cls, VEHICLE_CABIN)
+    if car.any():
+        bx, c, i = boxes[car], cls[car], inst[car]
+        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.0, 0.58), c, i, col[car], False, MAT_PAINT)
+        b.add(_sub_boxes(bx, -0.33, 0.22, 0.86, 0.58, 1.0), c, i, 0.75 * glass + 0.25 * col[car], False, MAT_GLASS)
+    bus = np.isin(cls, VEHICLE_BUS)
+    if bus.any():
+        bx, c, i = boxes[bus], cls[bus], inst[bus]
+        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.0, 0.45), c, i, col[bus], False, MAT_PAINT)
+        b.add(_sub_boxes(bx, -0.49, 0.49, 0.98, 0.45, 0.85), c, i, glass, False, MAT_GLASS)
+        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.85, 1.0), c, i, col[bus], False, MAT_PAINT)
+    truck = np.isin(cls, VEHICLE_TRUCK)
+    if truck.any():
+        bx, c, i = boxes[truck], cls[truck], inst[truck]
+        b.add(_sub_boxes(bx, -0.5, 0.26, 1.0, 0.0, 1.0), c, i, 0.5 * col[truck] + 0.4, False, MAT_METAL)
+        b.add(_sub_boxes(bx, 0.28, 0.5, 0.96, 0.0, 0.55), c, i, col[truck], False, MAT_PAINT)
+        b.add(_sub_boxes(bx, 0.28, 0.45, 0.9, 0.55, 0.8), c, i, glass, False, MAT_GLASS)
+    ped = cls == 7
+    if ped.any():
+        bx, c, i = boxes[ped], cls[ped], inst[ped]
+        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.0, 0.86), c, i, col[ped], False, MAT_CLOTH)
+        b.add(_sub_boxes(bx, -0.22, 0.22, 0.45, 0.86, 1.0), c, i, np.float32([0.80, 0.62, 0.50]), False, MAT_CLOTH)
+    rest = ~(car | bus | truck | ped)
+    if rest.any():
+        b.add(boxes[rest], cls[rest], inst[rest], col[rest], False, MAT_PLASTIC)
+
+    keep = _within(scene.static_boxes, center, radius)
+    if keep.any():
+        sb, sc = scene.static_boxes[keep], scene.static_class[keep]
+        idx = np.flatnonzero(keep)
+        if scene.static_color is not None:
+            scol = scene.static_color[keep].astype(np.float32) / 255.0
+        else:
+            pick = (_hash_unit(seed, idx, 1) * len(_FACADES)).astype(int)
+            scol = _FACADES[pick] * (0.9 + 0.2 * _hash_unit(seed, idx, 2)[:, None]).astype(np.float32)
+            for k, v in _STATIC_COLORS.items():
+                if k != MANMADE:
+                    scol[sc == k] = v
+            pole = (sc == MANMADE) & (np.minimum(sb[:, 4], sb[:, 5]) < 1.0)
+            scol[pole] = _STATIC_COLORS[MANMADE]
+        big = (sc == MANMADE) & (np.minimum(sb[:, 4], sb[:, 5]) >= 1.0) & (sb[:, 6] >= 2.5)
+        mat = np.where(big, MAT_FACADE, np.where(sc == VEGETATION, MAT_FOLIAGE, MAT_METAL))
+        b.add(sb, sc, -1, scol, False, mat)
+
+    keep = _within(scene.trees, center, radius)
+    if keep.any():
+        tr = scene.trees[keep]
+        idx = np.flatnonzero(keep)
+        x, y, zc, yaw, ln, w, h = tr.T
+        bottom = zc - h / 2
+        trunk_h = 0.45 * h
+        trunk = np.stack([x, y, bottom + trunk_h / 2, yaw, np.full_like(x, 0.3), np.full_like(x, 0.3), trunk_h], -1)
+        b.add(trunk, VEGETATION, -1, np.float32([0.36, 0.26, 0.18]), False, MAT_BARK)
+        g = _hash_unit(seed, idx, 3)[:, None].astype(np.float32)
+        green = np.float32([0.16, 0.36, 0.12]) + g * np.float32([0.12, 0.14, 0.05])
+        b.add(_sub_boxes(tr, -0.5, 0.5, 1.0, 0.35, 0.78), VEGETATION, -1, green, False, MAT_FOLIAGE)
+        top = _sub_boxes(tr, -0.33, 0.33, 0.66, 0.78, 1.0)
+        top[:, 3] = top[:, 3] + math.pi / 4
+        b.add(top, VEGETATION, -1, green * 1.1, False, MAT_FOLIAGE)
+
+    keep = _within(np.c_[scene.lights[:, :2], np.zeros((len(scene.lights), 5))], center, radius)
+    if keep.any():
+        _add_lights(b, scene.lights[keep], scene.light_state[keep])
+    return b.build()
+
+
+def _add_lights(b: _Builder, lights: np.ndarray, state: np.ndarray) -> None:
+    """Pole, housing and three lamps (red top, yellow, green bottom) per head; the lamp of `state` is lit."""
+    x, y, zg, yaw, hh = lights.T
+    n = len(lights)
+    c, s = np.cos(yaw), np.sin(yaw)
+    pole_h = hh + 0.55
+    b.add(np.stack([x, y, zg + pole_h / 2, yaw, np.full(n, 0.16), np.full(n, 0.16), pole_h], -1), MANMADE, -1,
+          np.float32([0.35, 0.36, 0.37]), False, MAT_METAL)  # fmt: skip
+    hx, hy = x + 0.25 * c, y + 0.25 * s  # housing 0.34 deep, in front of the pole
+    b.add(np.stack([hx, hy, zg + hh, yaw, np.full(n, 0.34), np.full(n, 0.42), np.full(n, 1.1)], -1), MANMADE, -1,
+          np.float32([0.10, 0.10, 0.09]), False, MAT_METAL)  # fmt: skip
+    lx, ly = hx + 0.19 * c, hy + 0.19 * s  # lamp discs just in front of the housing's face
+    for lamp, dz in ((LIGHT_RED, 0.34), (LIGHT_YELLOW, 0.0), (LIGHT_GREEN, -0.34)):
+        lit = state == lamp
+        base = np.float32(_LAMP_COLORS[lamp])
+        col = np.where(lit[:, None], base, 0.12 * base + 0.05).astype(np.float32)
+        boxes = np.stack([lx, ly, zg + hh + dz, yaw, np.full(n, 0.04), np.full(n, 0.28), np.full(n, 0.28)], -1)
+        b.add(boxes, MANMADE, -1, col, lit, MAT_LAMP)
+
+
+def box_triangles(boxes: np.ndarray) -> np.ndarray:
+    """Triangles `[12K, 3, 3]` (float64) of yaw-oriented boxes `[K, 7]`."""
+    x, y, zc, yaw, ln, w, h = boxes.T
+    local = _CORNERS[None] * np.stack([ln, w, h], -1)[:, None, :]  # [K,8,3]
+    c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    verts = np.stack(
+        [x[:, None] + c * local[..., 0] - s * local[..., 1], y[:, None] + s * local[..., 0] + c * local[..., 1],
+         zc[:, None] + local[..., 2]],
+        -1,
+    )  # fmt: skip
+    return verts[:, _FACES].reshape(-1, 3, 3)
+
+
+def ground_triangles(scene: RenderScene, cell: float = 2.0) -> np.ndarray:
+    """Ground triangles `[G, 3, 3]` (world frame): a flat quad for scalar heights, else a grid of ~`cell` m over
+    the patch plus a skirt at the mean border height out to `GROUND_EXTENT` around the ego."""
+    g = scene.ground
+    ex, ey = scene.ego_pose[:2]
+    far = GROUND_EXTENT
+    if np.ndim(g.height) == 0:
+        z = float(g.height)
+        q = np.array([[ex - far, ey - far, z], [ex + far, ey - far, z], [ex + far, ey + far, z], [ex - far, ey + far, z]])
+        return np.stack([q[[0, 1, 2]], q[[0, 2, 3]]])
+    hgt = np.asarray(g.height, np.float64)
+    nx, ny = hgt.shape
+    step = max(1, round(cell / g.resolution))
+    ii = np.unique(np.r_[np.arange(0, nx, step), nx])
+    jj = np.unique(np.r_[np.arange(0, ny, step), ny])
+    zi = hgt[np.clip(ii, 0, nx - 1)][:, np.clip(jj, 0, ny - 1)]  # corner heights from the nearest cells
+    px = g.lower[0] + ii * g.resolution
+    py = g.lower[1] + jj * g.resolution
+    ppx, ppy = np.meshgrid(px, py, indexing="ij")
+    x0, y0, yaw = g.pose
+    c, s = math.cos(yaw), math.sin(yaw)
+    verts = np.stack([x0 + c * ppx - s * ppy, y0 + s * ppx + c * ppy, zi], -1)  # [I,J,3]
+    a, b_, cc, d = verts[:-1, :-1], verts[1:, :-1], verts[1:, 1:], verts[:-1, 1:]
+    tris = [np.stack([a, b_, cc], -2).reshape(-1, 3, 3), np.stack([a, cc, d], -2).reshape(-1, 3, 3)]
+    border = np.r_[hgt[0], hgt[-1], hgt[:, 0], hgt[:, -1]].mean()
+    # Skirt: four quads between the patch rectangle and a far square, at the border height.
+    corners = np.stack([verts[0, 0], verts[-1, 0], verts[-1, -1], verts[0, -1]])[:, :2]
+    far_sq = np.array([[ex - far, ey - far], [ex + far, ey - far], [ex + far, ey + far], [ex - far, ey + far]])
+    # Match each patch corner with the far corner in the same direction from the patch centre.
+    centre = corners.mean(0)
+    ang = np.arctan2(*(corners - centre).T[::-1])
+    fang = np.arctan2(*(far_sq - centre).T[::-1])
+    order = np.argsort(ang)
+    corners = corners[order]
+    far_sq = far_sq[np.argsort(fang)]
+    zc = np.full((4, 1), border)
+    inner = np.c_[corners, zc]
+    outer = np.c_[far_sq, zc]
+    for k in range(4):
+        k2 = (k + 1) % 4
+        tris.append(np.stack([inner[k], outer[k], outer[k2]])[None])
+        tris.append(np.stack([inner[k], outer[k2], inner[k2]])[None])
+    return np.concatenate(tris)
+
+
+@dataclass
+class SceneMesh:
+    """One frame's triangles, ready to ray cast.
+
+    Attributes:
+        origin: `[3]` world position subtracted from every vertex (ego x, y; z = 0).
+        triangles: `[F, 3, 3]` float32 local-frame triangles (primitives first, 12 per box, then ground).
+        tri_prim: `[F]` int32 primitive index per triangle (-1: ground).
+        normals: `[F, 3]` float32 unit face normals.
+        prims: the primitives (`Primitives`).
+    """
+
+    origin: np.ndarray
+    triangles: np.ndarray
+    tri_prim: np.ndarray
+    normals: np.ndarray
+    prims: Primitives
+
+    def __post_init__(self) -> None:
+        from embreex import rtcore_scene
+        from embreex.mesh_construction import TriangleMesh
+
+        self._embree = rtcore_scene.EmbreeScene()
+        TriangleMesh(self._embree, np.ascontiguousarray(self.triangles, dtype=np.float32))
+
+    def cast(self, origins: np.ndarray, directions: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """First hits of rays (local frame).
+
+        Args:
+            origins: `[N, 3]` (or `[3]`, shared) ray origins, local frame.
+            directions: `[N, 3]` ray directions (any length: `t` is in units of the direction's length).
+            threads: worker threads (Embree releases the GIL); default `min(4, cpu_count)`.
+
+        Returns:
+            t: `[N]` float32 ray parameter of the first hit (inf: no hit).
+            tri: `[N]` int32 triangle index (-1: no hit).
+        """
+        d = np.ascontiguousarray(directions, dtype=np.float32).reshape(-1, 3)
+        n = len(d)
+        o = np.ascontiguousarray(np.broadcast_to(np.asarray(origins, np.float32), (n, 3)))
+        threads = threads or min(4, os.cpu_count() or 1)
+        t = np.empty(n, np.float32)
+        tri = np.empty(n, np.int32)
+
+        def run(lo: int, hi: int) -> None:
+            if hi <= lo:
+                return
+            r = self._embree.run(o[lo:hi], d[lo:hi], output=1)
+            t[lo:hi] = r["tfar"]
+            tri[lo:hi] = r["primID"]
+
+        bounds = np.linspace(0, n, max(1, min(threads, n // 20000 + 1)) + 1).astype(int)
+        if len(bounds) == 2:
+            run(0, n)
+        else:
+            with ThreadPoolExecutor(len(bounds) - 1) as pool:
+                list(pool.map(run, bounds[:-1], bounds[1:]))
+        miss = tri < 0
+        t[miss] = np.inf
+        tri[miss] = -1
+        return t, tri
+
+
+def build_mesh(scene: RenderScene, radius: float = DEFAULT_RADIUS) -> SceneMesh:
+    """The frame's mesh: primitives within `radius` of the ego plus the ground. `scene` must be validated."""
+    prims = scene_primitives(scene, radius)
+    origin = np.array([scene.ego_pose[0], scene.ego_pose[1], 0.0])
+    box_tris = box_triangles(prims.boxes) if len(prims) else np.zeros((0, 3, 3))
+    ground = ground_triangles(scene)
+    tris = np.concatenate([box_tris, ground]) - origin
+    tri_prim = np.r_[np.repeat(np.arange(len(prims), dtype=np.int32), 12), np.full(len(ground), -1, np.int32)]
+    nrm = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+    nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-12)
+    return SceneMesh(origin, tris.astype(np.float32), tri_prim, nrm.astype(np.float32), prims)
+
+
+@dataclass
+class Hits:
+    """Labels of ray hits (N rays).
+
+    Attributes:
+        t: `[N]` float32 ray parameter (inf: miss).
+        tri: `[N]` int32 triangle (-1: miss).
+        prim: `[N]` int32 primitive (-1: ground or miss).
+        ground: `[N]` bool ray hit the ground.
+        semantic: `[N]` uint8 Occ3D class (17 free for misses).
+        instance: `[N]` int32 (-1: none).
+        paint: `[N]` uint8 ground paint at the hit (0 none, 1 white, 2 yellow; crosswalk stripes are white).
+        points: `[N, 3]` float64 local-frame hit points (undefined for misses).
+    """
+
+    t: np.ndarray
+    tri: np.ndarray
+    prim: np.ndarray
+    ground: np.ndarray
+    semantic: np.ndarray
+    instance: np.ndarray
+    paint: np.ndarray
+    points: np.ndarray
+
+
+def label_hits(mesh: SceneMesh, scene: RenderScene, origins: np.ndarray, dirs: np.ndarray, t, tri) -> Hits:
+    """Semantic/instance/paint of cast rays; ground hits read the raster at the hit's xy."""
+    from carla_bridge.sensors.scene import FREE, GROUND_CLASSES, MARK_WHITE, TERRAIN
+
+    n = len(t)
+    hit = tri >= 0
+    prim = np.full(n, -1, np.int32)
+    prim[hit] = mesh.tri_prim[tri[hit]]
+    ground = hit & (prim < 0)
+    obj = prim >= 0
+    semantic = np.full(n, FREE, np.uint8)
+    instance = np.full(n, -1, np.int32)
+    semantic[obj] = mesh.prims.cls[prim[obj]]
+    instance[obj] = mesh.prims.instance[prim[obj]]
+    paint = np.zeros(n, np.uint8)
+    tt = np.where(hit, t, 0.0).astype(np.float64)
+    pts = np.asarray(origins, np.float64) + tt[:, None] * np.asarray(dirs, np.float64)
+    gi = np.flatnonzero(ground)
+    if len(gi):
+        g = scene.ground
+        xy = pts[gi, :2] + mesh.origin[:2]
+        i, j, inside = g.to_patch(xy)
+        cls = g.classes[i, j]
+        cls = np.where(inside & np.isin(cls, GROUND_CLASSES), cls, TERRAIN).astype(np.uint8)
+        semantic[gi] = cls
+        p = np.zeros(len(gi), np.uint8)
+        if g.markings is not None:
+            p = np.where(inside, g.markings[i, j], 0).astype(np.uint8)
+        if g.crosswalk is not None:
+            p = np.where(inside & g.crosswalk[i, j], MARK_WHITE, p).astype(np.uint8)
+        paint[gi] = p
+    return Hits(t, tri, prim, ground, semantic, instance, paint, pts)

@@ -1,0 +1,159 @@
+"""Plan-tracking controller: pure pursuit (lateral) + PI with feed-forward (longitudinal).
+
+Tracks an ego plan `[T, 3]` (rear-axle x, y, yaw at t = 0.5·(1..T) s in the current ego frame,
+DESIGN.md §3) and returns a `Control`. Batched over B plans for the lite simulator's W worlds (the
+autopilot, the counterfactual branches and every agent reuse it). The longitudinal loop inverts
+the lite simulator's throttle/brake map (`agents.bicycle.control_to_command`), so a commanded
+acceleration is what the vehicle gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from agents import Control
+from agents.bicycle import BicycleParams
+from planner.contracts import STEP_SECONDS
+
+
+@dataclass(frozen=True)
+class ControllerParams:
+    """Controller gains.
+
+    Attributes:
+        lookahead_min: pure-pursuit lookahead at standstill [m].
+        lookahead_gain: lookahead growth with speed [s] (Ld = min + gain · v).
+        lookahead_max: lookahead cap [m].
+        kp: speed-error gain [1/s].
+        ki: integral gain [1/s²] (only `PlanController` keeps the integral).
+        integral_limit: anti-windup clamp of the integral [m].
+        stop_speed: plans slower than this at t = 0 and moving less than `stop_distance`
+            overall mean "stand still": hold the brake [m/s].
+        stop_distance: total plan length below which the plan is a stop [m].
+        step_seconds: plan step [s].
+        vehicle: the vehicle model whose throttle/brake map is inverted.
+    """
+
+    lookahead_min: float = 3.0
+    lookahead_gain: float = 0.6
+    lookahead_max: float = 15.0
+    kp: float = 1.5
+    ki: float = 0.2
+    integral_limit: float = 2.0
+    stop_speed: float = 0.3
+    stop_distance: float = 0.5
+    step_seconds: float = STEP_SECONDS
+    vehicle: BicycleParams = field(default_factory=BicycleParams)
+
+
+def _arc_length(path: Tensor) -> Tensor:
+    """`[B, P, 2]` → `[B, P]` cumulative arc length from the first point."""
+    seg = (path[:, 1:] - path[:, :-1]).norm(dim=-1)
+    return torch.cat([torch.zeros_like(seg[:, :1]), seg.cumsum(-1)], dim=-1)
+
+
+def _point_at(path: Tensor, s: Tensor, dist: Tensor) -> Tensor:
+    """Point at arc length `dist [B]` along `path [B, P, 2]` (arc lengths `s [B, P]`); extrapolated
+    along the last segment beyond the end. Returns `[B, 2]`."""
+    p = path.shape[1]
+    idx = torch.searchsorted(s.contiguous(), dist[:, None].contiguous()).squeeze(-1).clamp(1, p - 1)  # [B]
+    i0 = idx - 1
+    a = path.gather(1, i0[:, None, None].expand(-1, 1, 2)).squeeze(1)
+    b = path.gather(1, idx[:, None, None].expand(-1, 1, 2)).squeeze(1)
+    s0 = s.gather(1, i0[:, None]).squeeze(1)
+    s1 = s.gather(1, idx[:, None]).squeeze(1)
+    frac = (dist - s0) / (s1 - s0).clamp(min=1e-6)
+    frac = torch.where(idx == p - 1, frac, frac.clamp(max=1.0))
+    return a + (b - a) * frac[:, None]
+
+
+def track_plans(
+    plans: Tensor, speed: Tensor, params: ControllerParams, integral: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Controls that track B plans (stateless apart from the optional speed-error integral).
+
+    Args:
+        plans: `[B, T, 3]` rear-axle (x, y, yaw) at t = step·(1..T) in each current ego frame.
+        speed: `[B]` current speeds [m/s].
+        params: gains.
+        integral: `[B]` speed-error integral [m] (None: zeros).
+
+    Returns:
+        throttle `[B]` in [0, 1], steer `[B]` in [-1, 1] (positive left), brake `[B]` in [0, 1],
+        and the speed error `[B]` [m/s] (for the caller's integral).
+    """
+    t = plans.shape[1]
+    veh = params.vehicle
+    xy = plans[..., :2]
+    path = torch.cat([torch.zeros_like(xy[:, :1]), xy], dim=1)  # [B, T+1, 2]
+    s = _arc_length(path)  # [B, T+1]
+    dt = params.step_seconds
+    # speed profile from arc length (speeds at segment midpoints t = dt·(k + 0.5))
+    seg_v = (s[:, 1:] - s[:, :-1]) / dt  # [B, T]
+    v0 = seg_v[:, 0]
+    a_ff = (seg_v[:, 1] - seg_v[:, 0]) / dt if t > 1 else torch.zeros_like(v0)
+    v_now = (v0 - 0.5 * dt * a_ff).clamp(min=0.0)
+    err = v_now - speed
+    integ = torch.zeros_like(speed) if integral is None else integral
+    accel = a_ff.clamp(-veh.max_brake, veh.max_accel) + params.kp * err + params.ki * integ
+    # invert accel = throttle·max_accel·fade − brake·max_brake − drag·v
+    net = accel + veh.drag * speed
+    fade = (1.0 - speed / veh.max_speed).clamp(min=0.05)
+    throttle = (net / (veh.max_accel * fade)).clamp(0.0, 1.0)
+    brake = (-net / veh.max_brake).clamp(0.0, 1.0)
+    stop = (v_now < params.stop_speed) & (s[:, -1] < params.stop_distance)
+    throttle = torch.where(stop, torch.zeros_like(throttle), throttle)
+    brake = torch.where(stop, torch.where(speed > 1.0, brake.clamp(min=0.5), torch.ones_like(brake)), brake)
+    # pure pursuit on the rear axle
+    ld = (params.lookahead_min + params.lookahead_gain * speed).clamp(max=params.lookahead_max)
+    target = _point_at(path, s, ld)  # [B, 2]
+    dist = target.norm(dim=-1).clamp(min=1e-3)
+    sin_alpha = target[:, 1] / dist
+    curvature = 2.0 * sin_alpha / dist
+    delta = torch.atan(veh.wheelbase * curvature)
+    steer = (delta / veh.max_steer).clamp(-1.0, 1.0)
+    short = s[:, -1] < 0.2  # no direction to follow
+    steer = torch.where(short, torch.zeros_like(steer), steer)
+    return throttle, steer, brake, err
+
+
+class PlanController:
+    """Stateful wrapper around `track_plans` keeping the speed-error integral per batch row.
+
+    `__call__(plan [T, 3], speed)` returns one `Control`; `batch(plans [B, T, 3], speed [B])` returns
+    `[B, 3]` (throttle, steer, brake) tensors.
+    """
+
+    def __init__(self, params: ControllerParams | None = None, dt: float = 0.05) -> None:
+        self.params = params or ControllerParams()
+        self.dt = dt
+        self.integral: Tensor | None = None
+
+    def reset(self) -> None:
+        self.integral = None
+
+    def batch(self, plans: Tensor, speed: Tensor) -> Tensor:
+        """`[B, T, 3]` plans, `[B]` speeds → `[B, 3]` (throttle, steer, brake)."""
+        if plans.dim() != 3 or plans.shape[-1] != 3:
+            raise ValueError(f"plans must have shape [B, T, 3], got {list(plans.shape)}")
+        if not bool(torch.isfinite(plans).all()):
+            raise ValueError("plans contain NaN or inf")
+        plans = plans.float()
+        speed = torch.as_tensor(speed, dtype=torch.float32, device=plans.device).reshape(-1)
+        if self.integral is None or self.integral.shape[0] != plans.shape[0]:
+            self.integral = torch.zeros(plans.shape[0], device=plans.device)
+        th, st, br, err = track_plans(plans, speed, self.params, self.integral)
+        lim = self.params.integral_limit
+        self.integral = (self.integral + err * self.dt).clamp(-lim, lim)
+        return torch.stack([th, st, br], dim=-1)
+
+    def __call__(self, plan: Tensor, speed: float) -> Control:
+        """One plan `[T, 3]` and the current speed [m/s] → `Control`."""
+        plan = torch.as_tensor(plan, dtype=torch.float32)
+        if plan.dim() != 2:
+            raise ValueError(f"plan must have shape [T, 3], got {list(plan.shape)}")
+        out = self.batch(plan[None], torch.tensor([float(speed)]))[0]
+        return Control(throttle=float(out[0]), steer=float(out[1]), brake=float(out[2])).validate()

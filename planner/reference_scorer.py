@@ -1,0 +1,164 @@
+"""An independent reference for the scorer's hard gates, written plainly: shapely polygons, one
+plan and one dense step at a time, numpy for the rest. It shares no geometry code with
+`planner.scorer` (own corners, own time interpolation, shapely for every overlap/projection) and
+defines each gate exactly as the `planner.scorer` module docstring states. Slow on purpose; used
+by tests and `bench/bench_scorer.py` to check that the vectorized scorer makes the same decisions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, Point, Polygon, box
+
+from agents import EGO
+from planner.contracts import STEP_SECONDS, LightState, Prediction
+from planner.proposals import DENSE_DT, Proposals
+from planner.scorer import Gate, ScorerConfig
+
+_FRONT = EGO.rear_axle_to_center + 0.5 * EGO.length
+
+
+def _wrap(a: float) -> float:
+    r = math.fmod(a + math.pi, 2 * math.pi)
+    if r <= 0:
+        r += 2 * math.pi
+    return r - math.pi
+
+
+def _rect(cx: float, cy: float, yaw: float, length: float, width: float) -> Polygon:
+    c, s = math.cos(yaw), math.sin(yaw)
+    pts = []
+    for sl, sw in ((1, -1), (1, 1), (-1, 1), (-1, -1)):
+        lx, ly = 0.5 * length * sl, 0.5 * width * sw
+        pts.append((cx + c * lx - s * ly, cy + s * lx + c * ly))
+    return Polygon(pts)
+
+
+def _ego_polygon(x: float, y: float, yaw: float) -> Polygon:
+    off = EGO.rear_axle_to_center
+    return _rect(x + off * math.cos(yaw), y + off * math.sin(yaw), yaw, EGO.length, EGO.width)
+
+
+def _cells_union(mask: np.ndarray, lower: tuple[float, float], voxel: tuple[float, float]):
+    """Union of the cell squares where `mask [X, Y]` is True (None if empty)."""
+    ix, iy = np.nonzero(mask)
+    if len(ix) == 0:
+        return None
+    cells = [
+        box(
+            lower[0] + i * voxel[0],
+            lower[1] + j * voxel[1],
+            lower[0] + (i + 1) * voxel[0],
+            lower[1] + (j + 1) * voxel[1],
+        )
+        for i, j in zip(ix.tolist(), iy.tolist())
+    ]
+    return shapely.union_all(cells)
+
+
+def _agent_pose(traj: np.ndarray, t: float) -> tuple[float, float, float]:
+    """Pose of a `[T, 3]` trajectory (frames at 0.5·(1..T) s) at time t: linear between frames,
+    extrapolated from the first two before the first frame."""
+    n = traj.shape[0]
+    if n == 1:
+        return float(traj[0, 0]), float(traj[0, 1]), float(traj[0, 2])
+    q = t / STEP_SECONDS - 1.0
+    f = min(max(math.floor(q + 1e-9), 0), n - 2)
+    u = q - f
+    a, b = traj[f], traj[f + 1]
+    return (
+        float(a[0] + u * (b[0] - a[0])),
+        float(a[1] + u * (b[1] - a[1])),
+        _wrap(float(a[2] + u * _wrap(float(b[2] - a[2])))),
+    )
+
+
+def reference_gates(
+    proposals: Proposals,
+    prediction: Prediction,
+    route: np.ndarray | object,
+    route_valid: np.ndarray | object,
+    cfg: ScorerConfig | None = None,
+) -> np.ndarray:
+    """Hard gates of every plan, one plan and one step at a time.
+
+    Args: as `planner.scorer.score_plans`.
+
+    Returns:
+        `[B, len(Gate), N]` bool (True = passes).
+    """
+    cfg = cfg or ScorerConfig()
+    dense = proposals.dense.detach().cpu().double().numpy()
+    feasible = proposals.feasible.cpu().numpy()
+    obstacle = prediction.obstacle_prob.detach().cpu().double().numpy()
+    drivable = prediction.drivable_prob.detach().cpu().double().numpy()
+    trajs = prediction.agent_trajs.detach().cpu().double().numpy()
+    mode_p = prediction.agent_mode_probs.detach().cpu().double().numpy()
+    valid = prediction.agent_valid.cpu().numpy()
+    size = prediction.agent_size.detach().cpu().double().numpy()
+    light_p = prediction.light_probs.detach().cpu().double().numpy()
+    light_d = prediction.light_distance.detach().cpu().double().numpy()
+    route = np.asarray(route.cpu() if hasattr(route, "cpu") else route, dtype=np.float64)
+    route_valid = np.asarray(route_valid.cpu() if hasattr(route_valid, "cpu") else route_valid, dtype=bool)
+    grid = prediction.grid
+    lower, upper, voxel = grid.lower[:2], grid.upper[:2], grid.voxel[:2]
+    b_count, n_count, d_count = dense.shape[:3]
+    t_count = obstacle.shape[2]
+    out = np.zeros((b_count, len(Gate), n_count), dtype=bool)
+    for b in range(b_count):
+        arrays = (obstacle[b], drivable[b], trajs[b], mode_p[b], size[b], light_p[b])
+        if not all(np.isfinite(a).all() for a in arrays) or np.isnan(light_d[b]):
+            continue  # a non-finite prediction fails every gate
+        off_road_cells = _cells_union(drivable[b] < cfg.drivable_threshold, lower, voxel)
+        line = LineString(route[b][route_valid[b]])
+        s0 = line.project(Point(0.0, 0.0))
+        red = light_p[b, LightState.RED] >= cfg.red_threshold and light_d[b] >= _FRONT
+        unions: dict[tuple[int, int], object] = {}
+        for n in range(n_count):
+            n_pred = n if obstacle.shape[1] > 1 else 0
+            n_agents = n if trajs.shape[1] > 1 else 0
+            hit = np.zeros(trajs.shape[2:4], dtype=bool)  # [A, K] a mode has hit so far
+            collides = off_road = False
+            max_progress = -math.inf
+            for i in range(d_count):
+                x, y, yaw = (float(v) for v in dense[b, n, i])
+                t = (i + 1) * DENSE_DT
+                poly = _ego_polygon(x, y, yaw)
+                # obstacle cells of the predicted frames bracketing t
+                frames = {min(max((i + 1) // 5 - 1, 0), t_count - 1), min(max(-(-(i + 1) // 5) - 1, 0), t_count - 1)}
+                for f in frames:
+                    key = (n_pred, f)
+                    if key not in unions:
+                        unions[key] = _cells_union(obstacle[b, n_pred, f] >= cfg.obstacle_threshold, lower, voxel)
+                    if unions[key] is not None and poly.intersects(unions[key]):
+                        collides = True
+                # agent modes
+                for a in range(trajs.shape[2]):
+                    if not valid[b, a]:
+                        continue
+                    for k in range(trajs.shape[3]):
+                        if hit[a, k]:
+                            continue
+                        ax, ay, ayaw = _agent_pose(trajs[b, n_agents, a, k], t)
+                        if poly.intersects(_rect(ax, ay, ayaw, size[b, a, 0], size[b, a, 1])):
+                            hit[a, k] = True
+                    if (mode_p[b, n_agents, a] * hit[a]).sum() >= cfg.agent_threshold:
+                        collides = True
+                # drivable: corners inside the grid must not lie on a non-drivable cell
+                if off_road_cells is not None:
+                    for cx, cy in list(poly.exterior.coords)[:4]:
+                        if (
+                            lower[0] <= cx < upper[0]
+                            and lower[1] <= cy < upper[1]
+                            and off_road_cells.intersects(Point(cx, cy))
+                        ):
+                            off_road = True
+                max_progress = max(max_progress, line.project(Point(x, y)) - s0)
+            out[b, Gate.FEASIBLE, n] = bool(feasible[b, n])
+            out[b, Gate.NO_COLLISION, n] = not collides
+            out[b, Gate.DRIVABLE, n] = not off_road
+            out[b, Gate.NO_RED_LIGHT, n] = not (red and max_progress + _FRONT > light_d[b])
+    return out

@@ -1,0 +1,54 @@
+import json
+import multiprocessing as mp
+import time
+
+import pytest
+
+from carla_bridge.closed_loop.checkpoint import ResultsCheckpoint
+from carla_bridge.closed_loop.watchdog import WatchdogTimeout, watchdog
+
+
+def _append_many(path: str, worker: int, n: int) -> None:
+    ckpt = ResultsCheckpoint(path)
+    for i in range(n):
+        ckpt.append([{"agent": "a", "route_id": f"{worker}-{i}", "seed": 0, "score": i}])
+
+
+def test_checkpoint_parallel_appends_lose_nothing(tmp_path):
+    path = str(tmp_path / "results.json")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(path, w, 15)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    records = ResultsCheckpoint(path).load()
+    assert len(records) == 45
+    assert len({r["route_id"] for r in records}) == 45
+
+
+def test_checkpoint_replaces_same_key_and_reports_corruption(tmp_path):
+    ckpt = ResultsCheckpoint(tmp_path / "r.json")
+    assert ckpt.load() == []
+    ckpt.append([{"agent": "a", "route_id": "0", "seed": 1, "score": 0.1}])
+    ckpt.append([{"agent": "a", "route_id": "0", "seed": 1, "score": 0.9}])
+    assert [r["score"] for r in ckpt.load()] == [0.9]
+    assert ckpt.finished_keys() == {("a", "0", 1)}
+    with pytest.raises(ValueError, match="route_id"):
+        ckpt.append([{"agent": "a", "seed": 1}])
+    (tmp_path / "r.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        ckpt.load()
+    (tmp_path / "r.json").write_text(json.dumps({"x": 1}))
+    with pytest.raises(ValueError, match="records"):
+        ckpt.load()
+
+
+def test_watchdog_interrupts_a_stuck_call():
+    t0 = time.perf_counter()
+    with pytest.raises(WatchdogTimeout, match="agent.run_step"), watchdog(0.2, "agent.run_step"):
+        while True:
+            time.sleep(0.01)
+    assert time.perf_counter() - t0 < 2.0
+    with watchdog(1.0, "fast"):
+        pass
