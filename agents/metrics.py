@@ -76,7 +76,9 @@ def _check(pred: Tensor, probs: Tensor | None, gt: Tensor, valid: Tensor) -> Non
         raise ValueError(f"pred must be a float tensor [..., K, T, 2|3], got {tuple(pred.shape)} {pred.dtype}")
     lead, K, T = pred.shape[:-3], pred.shape[-3], pred.shape[-2]
     if gt.shape[:-1] != (*lead, T) or gt.shape[-1] not in (2, 3) or not gt.is_floating_point():
-        raise ValueError(f"gt must be a float tensor {(*lead, T, 2)} matching pred {tuple(pred.shape)}, got {tuple(gt.shape)}")
+        raise ValueError(
+            f"gt must be a float tensor {(*lead, T, 2)} matching pred {tuple(pred.shape)}, got {tuple(gt.shape)}"
+        )
     if valid.dtype != torch.bool or valid.shape != (*lead, T):
         raise ValueError(f"valid must be a bool tensor {(*lead, T)}, got {tuple(valid.shape)} {valid.dtype}")
     if probs is not None:
@@ -152,9 +154,7 @@ def min_fde_k(pred: Tensor, probs: Tensor, gt: Tensor, valid: Tensor, k: int) ->
     return _masked(rank_over_top_k(md.fde, probs, k), md.valid)
 
 
-def miss_rate_k(
-    pred: Tensor, probs: Tensor, gt: Tensor, valid: Tensor, k: int, threshold: float = 2.0
-) -> MaskedMetric:
+def miss_rate_k(pred: Tensor, probs: Tensor, gt: Tensor, valid: Tensor, k: int, threshold: float = 2.0) -> MaskedMetric:
     """Miss indicator per agent (1.0 = every top-k mode has max distance >= `threshold` [m]);
     its `mean()` is the miss rate. Returns `[B, A]`."""
     _check(pred, probs, gt, valid)

@@ -133,8 +133,9 @@ class TrajectoryDerivatives:
         velocity: `[..., T, 2]` [m/s]; valid from step 1.
         speed: `[..., T]` [m/s] (norm of `velocity`).
         acceleration: `[..., T, 2]` [m/s²]; valid from step 2.
-        lon_accel: `[..., T]` acceleration along the pose's heading [m/s²].
-        lat_accel: `[..., T]` acceleration to the left of the heading [m/s²].
+        lon_accel: `[..., T]` acceleration along the heading [m/s²] (the heading at step t-1, where the
+            second backward difference is centred).
+        lat_accel: `[..., T]` acceleration to the left of that heading [m/s²].
         jerk: `[..., T, 2]` [m/s³]; valid from step 3.
         yaw_rate: `[..., T]` wrapped yaw difference / dt [rad/s]; valid from step 1.
         yaw_accel: `[..., T]` [rad/s²]; valid from step 2.
@@ -194,7 +195,9 @@ def finite_differences(traj: Tensor, dt: float, valid: Tensor | None = None) -> 
     jerk = _bdiff(acc, -2, dt)
     yaw_rate = _bdiff(traj[..., 2], -1, dt, wrap=True)
     yaw_accel = _bdiff(yaw_rate, -1, dt)
-    c, s = torch.cos(traj[..., 2]), torch.sin(traj[..., 2])
+    # The second backward difference at step t is centred on step t-1: project it on that heading.
+    yaw_c = torch.cat([traj[..., :1, 2], traj[..., :-1, 2]], dim=-1)
+    c, s = torch.cos(yaw_c), torch.sin(yaw_c)
     return TrajectoryDerivatives(
         velocity=vel,
         speed=torch.linalg.vector_norm(vel, dim=-1),

@@ -218,6 +218,7 @@ def _resample(points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nd
     s = np.linspace(0.0, total, n)
     xy = np.stack([np.interp(s, cum, points[:, 0]), np.interp(s, cum, points[:, 1])], -1)
     lab = labels[np.clip(np.searchsorted(cum, s, side="right") - 1, 0, len(labels) - 1)]
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(xy, axis=0), axis=1))])  # chord lengths
     d = np.gradient(xy, axis=0) if n > 1 else np.zeros_like(xy)
     return xy, s, np.arctan2(d[:, 1], d[:, 0]), lab
 
@@ -292,7 +293,8 @@ def plan_route(
     # Arc length at each waypoint: where each leg starts (+ the route end).
     wp_s = np.array([raw_cum[m] for m in marks] + [raw_cum[-1]]) if legs else np.zeros(1)
     wp_s = wp_s * (s[-1] / raw_cum[-1] if raw_cum[-1] > 0 else 1.0)
-    lane_ids = [int(x) for i, x in enumerate(lab_r) if i == 0 or x != lab_r[i - 1]]
+    seq = [int(lane) for steps, _, _ in legs for lane, _ in steps] if legs else [int(labels[0])]
+    lane_ids = [x for i, x in enumerate(seq) if i == 0 or x != seq[i - 1]]
     snap = np.array([cands[i][chosen[i]].dist for i in range(n)])
     return RoutePlan(lane_ids, xy_r, s, yaw_r, lab_r.astype(np.int64), wp_s, snap)
 

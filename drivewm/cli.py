@@ -12,7 +12,10 @@ import importlib
 import sys
 
 # command name -> module implementing it (imported lazily, so `drivewm --help` is fast)
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "data": "drivewm.commands.data",
+    "fit": "drivewm.commands.fit",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,10 +18,12 @@ import torch
 from torch import Tensor
 
 from agents.ego import EGO, EgoVehicle
+from agents.se2 import se2_relative
 from occupancy.classes import FREE, NUM_CLASSES
 from occupancy.grid import GridSpec
 
 __all__ = [
+    "boxes_to_frame",
     "compose_labels",
     "ego_box3d",
     "ego_mask",
@@ -236,6 +238,29 @@ def paint_ground(
     layer = (iz <= top[..., None]) & (iz > top[..., None] - thickness)  # [X, Y, Z]
     layer &= (gc != FREE)[..., None]
     return torch.where(layer, gc.to(torch.uint8)[..., None].expand_as(semantics), semantics)
+
+
+def boxes_to_frame(boxes: Tensor, frame_pose: Tensor) -> Tensor:
+    """Express 3D boxes given in a parent (world) frame in a child frame (e.g. the ego frame).
+
+    Args:
+        boxes: `[M, 7]` (x, y, z_centre, yaw, l, w, h) in the parent frame.
+        frame_pose: `[3]` (x, y, yaw) or `[4]` (x, y, z, yaw) of the child frame in the parent frame
+            (e.g. the ego's rear-axle pose; z = the ego's ground height).
+
+    Returns:
+        `[M, 7]` boxes in the child frame (yaw wrapped to (-π, π]).
+    """
+    boxes, _ = _check_boxes(boxes, None, "boxes")
+    pose = torch.as_tensor(frame_pose, dtype=boxes.dtype, device=boxes.device)
+    if pose.shape not in ((3,), (4,)):
+        raise ValueError(f"frame_pose must have shape [3] (x, y, yaw) or [4] (x, y, z, yaw), got {tuple(pose.shape)}")
+    if not torch.isfinite(pose).all():
+        raise ValueError("frame_pose contains NaN or inf")
+    pose2 = pose[[0, 1, -1]]
+    z0 = pose[2] if pose.shape == (4,) else torch.zeros((), dtype=boxes.dtype, device=boxes.device)
+    rel = se2_relative(pose2, boxes[:, [0, 1, 3]])  # [M, 3] (x, y, yaw) in the child frame
+    return torch.stack([rel[:, 0], rel[:, 1], boxes[:, 2] - z0, rel[:, 2], *boxes[:, 4:7].unbind(-1)], dim=-1)
 
 
 def ego_box3d(ego: EgoVehicle = EGO, device: torch.device | str = "cpu") -> Tensor:

@@ -371,7 +371,7 @@ def densify(plans: Tensor, speed0: Tensor) -> Tensor:
 def previous_plan_proposals(
     prev_plan: Tensor,
     prev_pose_in_current: Tensor,
-    elapsed: float,
+    elapsed: float | Tensor,
     cfg: ProposalConfig,
     generator: torch.Generator | None = None,
 ) -> Tensor:
@@ -380,24 +380,27 @@ def previous_plan_proposals(
     Args:
         prev_plan: `[B, T, 3]` the plan chosen at the previous replan, in that replan's ego frame.
         prev_pose_in_current: `[B, 3]` the previous ego pose expressed in the current ego frame.
-        elapsed: time since the previous replan [s] (> 0).
+        elapsed: time since the previous replan [s] (> 0), a float or `[B]`.
         cfg: `num_previous` and the perturbation scales.
         generator: for the perturbations.
 
     Returns:
-        `[B, 1 + num_previous, T, 3]` coarse plans (the first unperturbed).
+        `[B, 1 + num_previous, T, 3]` coarse plans (the first unperturbed); past the old horizon the
+        plan is extrapolated along its last segment.
     """
     _check("prev_plan", prev_plan, 3, 3)
     _check("prev_pose_in_current", prev_pose_in_current, 2, 3)
-    if not elapsed > 0:
-        raise ValueError(f"elapsed must be positive, got {elapsed}")
     b, t, _ = prev_plan.shape
+    el = torch.as_tensor(elapsed, dtype=prev_plan.dtype, device=prev_plan.device).expand(b)
+    if not bool((el > 0).all()) or not bool(torch.isfinite(el).all()):
+        raise ValueError(f"elapsed must be positive and finite, got {el.tolist()}")
     p = torch.cat([prev_plan.new_zeros(b, 1, 3), prev_plan], 1)  # poses at 0, 0.5, …, T·0.5 in the old frame
-    times = torch.arange(1, t + 1, dtype=prev_plan.dtype, device=prev_plan.device) * STEP_SECONDS + elapsed
-    q = times / STEP_SECONDS  # fractional index into p
+    steps = torch.arange(1, t + 1, dtype=prev_plan.dtype, device=prev_plan.device) * STEP_SECONDS
+    q = (steps[None] + el[:, None]) / STEP_SECONDS  # [B, T] fractional index into p
     i0 = q.floor().long().clamp(max=t - 1)
-    u = (q - i0)[None, :, None]
-    a0, a1 = p[:, i0], p[:, i0 + 1]
+    u = (q - i0)[..., None]
+    a0 = p.gather(1, i0[..., None].expand(b, t, 3))
+    a1 = p.gather(1, (i0 + 1)[..., None].expand(b, t, 3))
     shifted = a0 + u * (a1 - a0)  # linear inside, extrapolated with the last segment past the horizon
     shifted[..., 2] = a0[..., 2] + u[..., 0] * wrap_angle(a1[..., 2] - a0[..., 2])
     cur = se2_compose(prev_pose_in_current[:, None], shifted)  # [B, T, 3]

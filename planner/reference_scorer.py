@@ -56,7 +56,9 @@ def _cells_union(mask: np.ndarray, lower: tuple[float, float], voxel: tuple[floa
         )
         for i, j in zip(ix.tolist(), iy.tolist())
     ]
-    return shapely.union_all(cells)
+    union = shapely.union_all(cells)
+    shapely.prepare(union)
+    return union
 
 
 def _agent_pose(traj: np.ndarray, t: float) -> tuple[float, float, float]:
@@ -128,7 +130,11 @@ def reference_gates(
                 t = (i + 1) * DENSE_DT
                 poly = _ego_polygon(x, y, yaw)
                 # obstacle cells of the predicted frames bracketing t
-                frames = {min(max((i + 1) // 5 - 1, 0), t_count - 1), min(max(-(-(i + 1) // 5) - 1, 0), t_count - 1)}
+                frames = (
+                    set()
+                    if collides
+                    else {min(max((i + 1) // 5 - 1, 0), t_count - 1), min(max(-(-(i + 1) // 5) - 1, 0), t_count - 1)}
+                )
                 for f in frames:
                     key = (n_pred, f)
                     if key not in unions:
@@ -136,7 +142,7 @@ def reference_gates(
                     if unions[key] is not None and poly.intersects(unions[key]):
                         collides = True
                 # agent modes
-                for a in range(trajs.shape[2]):
+                for a in range(0 if collides else trajs.shape[2]):
                     if not valid[b, a]:
                         continue
                     for k in range(trajs.shape[3]):
@@ -148,7 +154,7 @@ def reference_gates(
                     if (mode_p[b, n_agents, a] * hit[a]).sum() >= cfg.agent_threshold:
                         collides = True
                 # drivable: corners inside the grid must not lie on a non-drivable cell
-                if off_road_cells is not None:
+                if off_road_cells is not None and not off_road:
                     for cx, cy in list(poly.exterior.coords)[:4]:
                         if (
                             lower[0] <= cx < upper[0]
@@ -161,4 +167,110 @@ def reference_gates(
             out[b, Gate.NO_COLLISION, n] = not collides
             out[b, Gate.DRIVABLE, n] = not off_road
             out[b, Gate.NO_RED_LIGHT, n] = not (red and max_progress + _FRONT > light_d[b])
+    return out
+
+
+def _rect_coords(cx: np.ndarray, cy: np.ndarray, yaw: np.ndarray, length, width) -> np.ndarray:
+    """Corners `[..., 4, 2]` (front-right, front-left, rear-left, rear-right) with numpy."""
+    c, s = np.cos(yaw)[..., None], np.sin(yaw)[..., None]
+    sl = np.array([1.0, 1.0, -1.0, -1.0])
+    sw = np.array([-1.0, 1.0, 1.0, -1.0])
+    lx = 0.5 * np.asarray(length)[..., None] * sl
+    ly = 0.5 * np.asarray(width)[..., None] * sw
+    return np.stack([cx[..., None] + c * lx - s * ly, cy[..., None] + s * lx + c * ly], -1)
+
+
+def reference_gates_vectorized(
+    proposals: Proposals,
+    prediction: Prediction,
+    route: np.ndarray | object,
+    route_valid: np.ndarray | object,
+    cfg: ScorerConfig | None = None,
+) -> np.ndarray:
+    """The same gates with shapely's array functions (`shapely.intersects` on polygon arrays), one
+    scene at a time: the "vectorized shapely" baseline of the benchmark. Returns `[B, len(Gate), N]` bool."""
+    cfg = cfg or ScorerConfig()
+    dense = proposals.dense.detach().cpu().double().numpy()
+    feasible = proposals.feasible.cpu().numpy()
+    obstacle = prediction.obstacle_prob.detach().cpu().double().numpy()
+    drivable = prediction.drivable_prob.detach().cpu().double().numpy()
+    trajs = prediction.agent_trajs.detach().cpu().double().numpy()
+    mode_p = prediction.agent_mode_probs.detach().cpu().double().numpy()
+    valid = prediction.agent_valid.cpu().numpy()
+    size = prediction.agent_size.detach().cpu().double().numpy()
+    light_p = prediction.light_probs.detach().cpu().double().numpy()
+    light_d = prediction.light_distance.detach().cpu().double().numpy()
+    route = np.asarray(route.cpu() if hasattr(route, "cpu") else route, dtype=np.float64)
+    route_valid = np.asarray(route_valid.cpu() if hasattr(route_valid, "cpu") else route_valid, dtype=bool)
+    grid = prediction.grid
+    lower, upper, voxel = grid.lower[:2], grid.upper[:2], grid.voxel[:2]
+    b_count, n_count, d_count = dense.shape[:3]
+    t_count = obstacle.shape[2]
+    steps = np.arange(1, d_count + 1)
+    lo = np.clip(steps // 5 - 1, 0, t_count - 1)
+    hi = np.clip(-(-steps // 5) - 1, 0, t_count - 1)
+    times = steps * DENSE_DT
+    out = np.zeros((b_count, len(Gate), n_count), dtype=bool)
+    for b in range(b_count):
+        arrays = (obstacle[b], drivable[b], trajs[b], mode_p[b], size[b], light_p[b])
+        if not all(np.isfinite(a).all() for a in arrays) or np.isnan(light_d[b]):
+            continue
+        x, y, yaw = dense[b, ..., 0], dense[b, ..., 1], dense[b, ..., 2]  # [N, D]
+        off = EGO.rear_axle_to_center
+        corners = _rect_coords(x + off * np.cos(yaw), y + off * np.sin(yaw), yaw, EGO.length, EGO.width)
+        ego = shapely.polygons(corners)  # [N, D]
+        # obstacles: union of the cells ≥ threshold per (plan, frame)
+        n_pred = obstacle.shape[1]
+        unions = np.empty((n_pred, t_count), dtype=object)
+        for m in range(n_pred):
+            for f in range(t_count):
+                u = _cells_union(obstacle[b, m, f] >= cfg.obstacle_threshold, lower, voxel)
+                unions[m, f] = u if u is not None else shapely.Polygon()
+        rows = np.arange(n_count) if n_pred > 1 else np.zeros(n_count, dtype=int)
+        obst_hit = shapely.intersects(ego, unions[rows][:, lo]) | shapely.intersects(ego, unions[rows][:, hi])
+        # agents: poses at the dense times, linear between frames
+        tr = trajs[b]  # [N', A, K, T, 3]
+        if t_count > 1:
+            q = times / STEP_SECONDS - 1.0
+            f = np.clip(np.floor(q + 1e-9).astype(int), 0, t_count - 2)
+            u = q - f
+            a0, a1 = tr[..., f, :], tr[..., f + 1, :]  # [N', A, K, D, 3]
+            pos = a0[..., :2] + u[:, None] * (a1[..., :2] - a0[..., :2])
+            dyaw = np.arctan2(np.sin(a1[..., 2] - a0[..., 2]), np.cos(a1[..., 2] - a0[..., 2]))
+            ayaw = a0[..., 2] + u * dyaw
+        else:
+            pos = np.repeat(tr[..., :1, :2], d_count, -2)
+            ayaw = np.repeat(tr[..., :1, 2], d_count, -1)
+        a_count = tr.shape[1]
+        if a_count and tr.shape[2]:
+            length = np.broadcast_to(size[b, :, 0][None, :, None, None], ayaw.shape)
+            width = np.broadcast_to(size[b, :, 1][None, :, None, None], ayaw.shape)
+            agent_poly = shapely.polygons(_rect_coords(pos[..., 0], pos[..., 1], ayaw, length, width))
+            hits = shapely.intersects(ego[:, None, None, :], agent_poly if tr.shape[0] > 1 else agent_poly[0][None])
+            hits &= valid[b][None, :, None, None]  # [N, A, K, D]
+            cum = np.maximum.accumulate(hits, axis=-1)
+            mp = mode_p[b] if mode_p.shape[1] > 1 else np.broadcast_to(mode_p[b], (n_count, *mode_p.shape[2:]))
+            expected = (cum * mp[..., None]).sum(2)  # [N, A, D]
+            agent_hit = (expected >= cfg.agent_threshold).any(1)
+        else:
+            agent_hit = np.zeros((n_count, d_count), dtype=bool)
+        collides = (obst_hit | agent_hit).any(-1)
+        # drivable: corners inside the grid vs the non-drivable cells
+        off_cells = _cells_union(drivable[b] < cfg.drivable_threshold, lower, voxel)
+        if off_cells is None:
+            off_road = np.zeros(n_count, dtype=bool)
+        else:
+            inside = (corners[..., 0] >= lower[0]) & (corners[..., 0] < upper[0])
+            inside &= (corners[..., 1] >= lower[1]) & (corners[..., 1] < upper[1])
+            off_road = (shapely.intersects(off_cells, shapely.points(corners)) & inside).any(axis=(1, 2))
+        # red light: route progress by shapely's line_locate_point
+        line = LineString(route[b][route_valid[b]])
+        s0 = line.project(Point(0.0, 0.0))
+        progress = shapely.line_locate_point(line, shapely.points(dense[b, ..., :2])) - s0  # [N, D]
+        red = light_p[b, LightState.RED] >= cfg.red_threshold and light_d[b] >= _FRONT
+        runs_red = red & (progress.max(-1) + _FRONT > light_d[b])
+        out[b, Gate.FEASIBLE] = feasible[b]
+        out[b, Gate.NO_COLLISION] = ~collides
+        out[b, Gate.DRIVABLE] = ~off_road
+        out[b, Gate.NO_RED_LIGHT] = ~runs_red
     return out

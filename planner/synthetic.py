@@ -13,8 +13,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 import torch
-from shapely.geometry import Polygon, box
+from shapely.geometry import Polygon
 
 from agents import EGO
 from occupancy import GridSpec
@@ -58,7 +59,7 @@ def _ego_box(p: np.ndarray) -> tuple[float, float, float]:
 def random_scenes(
     num_scenes: int,
     num_plans: int = 4,
-    num_agents: int = 2,
+    num_agents: int = 1,
     num_modes: int = 2,
     seed: int = 0,
     grid: GridSpec = SYNTHETIC_GRID,
@@ -71,7 +72,7 @@ def random_scenes(
     b_count, n_count, a_count, k_count = num_scenes, num_plans, num_agents, num_modes
     dense = np.zeros((b_count, n_count, d_count, 3))
     speed0 = rng.uniform(0.0, 12.0, b_count)
-    obstacle = rng.uniform(0.0, 0.45, (b_count, n_count, t_count, nx, ny))
+    obstacle = rng.random((b_count, n_count, t_count, nx, ny), dtype=np.float32) * 0.45
     drivable = np.ones((b_count, nx, ny))
     trajs = np.zeros((b_count, n_count, a_count, k_count, t_count, 3))
     sizes = np.zeros((b_count, a_count, 3))
@@ -91,45 +92,47 @@ def random_scenes(
             -1,
         )
         # plans: unicycles with random acceleration and yaw rate
-        for n in range(n_count):
-            v, x, y, yaw = speed0[b], 0.0, 0.0, 0.0
-            acc, rate = rng.uniform(-3.0, 2.0), rng.uniform(-0.25, 0.25)
-            for i in range(d_count):
-                v_next = max(v + acc * DENSE_DT, 0.0)
-                dist = 0.5 * (v + v_next) * DENSE_DT
-                yaw_mid = yaw + 0.5 * rate * DENSE_DT
-                x, y = x + dist * math.cos(yaw_mid), y + dist * math.sin(yaw_mid)
-                yaw = yaw + rate * DENSE_DT
-                v = v_next
-                dense[b, n, i] = (x, y, yaw)
+        acc, rate = rng.uniform(-3.0, 2.0, (n_count, 1)), rng.uniform(-0.4, 0.4, (n_count, 1))
+        t = np.arange(0, d_count + 1) * DENSE_DT
+        v = np.maximum(speed0[b] + acc * t, 0.0)  # [N, D+1]
+        dist = 0.5 * (v[:, 1:] + v[:, :-1]) * DENSE_DT
+        yaw = rate * t  # [N, D+1]
+        yaw_mid = 0.5 * (yaw[:, 1:] + yaw[:, :-1])
+        dense[b, :, :, 0] = np.cumsum(dist * np.cos(yaw_mid), -1)
+        dense[b, :, :, 1] = np.cumsum(dist * np.sin(yaw_mid), -1)
+        dense[b, :, :, 2] = yaw[:, 1:]
 
-        def pick() -> tuple[int, int, tuple[float, float, float], Polygon]:
-            n, i = int(rng.integers(n_count)), int(rng.integers(d_count))
+        def pick(b: int = b) -> tuple[int, int, tuple[float, float, float], Polygon]:
+            n, i = int(rng.integers(n_count)), int(rng.integers(d_count // 3, d_count))
             cx, cy, cyaw = _ego_box(dense[b, n, i])
             return n, i, (cx, cy, cyaw), _rect(cx, cy, cyaw, EGO.length, EGO.width)
 
         # obstacle cells at a target gap from an ego box, in a frame bracketing that step
-        for _ in range(3):
+        for _ in range(2):
             n, i, (cx, cy, cyaw), ego = pick()
             target = rng.uniform(-0.3, 0.25)
             ang = rng.uniform(-math.pi, math.pi)
-            r = 0.5 * math.hypot(EGO.length, EGO.width) + 0.6
+            r = 0.5 * math.hypot(EGO.length, EGO.width) * rng.uniform(0.5, 1.0) + 0.5
             px, py = cx + r * math.cos(ang), cy + r * math.sin(ang)
-            best, best_err = None, math.inf
-            for ix in range(int((px - lower[0]) / voxel[0]) - 5, int((px - lower[0]) / voxel[0]) + 6):
-                for iy in range(int((py - lower[1]) / voxel[1]) - 5, int((py - lower[1]) / voxel[1]) + 6):
-                    if not (0 <= ix < nx and 0 <= iy < ny):
-                        continue
-                    cell = box(
-                        lower[0] + ix * voxel[0],
-                        lower[1] + iy * voxel[1],
-                        lower[0] + (ix + 1) * voxel[0],
-                        lower[1] + (iy + 1) * voxel[1],
-                    )
-                    gap = cell.distance(ego) if target > 0 else -cell.intersection(ego).area
-                    err = abs(gap - max(target, -0.25 * voxel[0] * voxel[1]))
-                    if err < best_err:
-                        best, best_err = (ix, iy, cell), err
+            bx, by = int((px - lower[0]) / voxel[0]), int((py - lower[1]) / voxel[1])
+            cand = [
+                (ix, iy)
+                for ix in range(bx - 3, bx + 4)
+                for iy in range(by - 3, by + 4)
+                if 0 <= ix < nx and 0 <= iy < ny
+            ]
+            best = None
+            if cand:
+                ci = np.asarray(cand, dtype=float)
+                cells = shapely.box(
+                    lower[0] + ci[:, 0] * voxel[0],
+                    lower[1] + ci[:, 1] * voxel[1],
+                    lower[0] + (ci[:, 0] + 1) * voxel[0],
+                    lower[1] + (ci[:, 1] + 1) * voxel[1],
+                )
+                gap = shapely.distance(cells, ego) if target > 0 else -shapely.area(shapely.intersection(cells, ego))
+                j = int(np.argmin(np.abs(gap - max(target, -0.25 * voxel[0] * voxel[1]))))
+                best = (cand[j][0], cand[j][1], cells[j])
             if best is None:
                 continue
             ix, iy, cell = best
@@ -149,7 +152,7 @@ def random_scenes(
                 ayaw = cyaw + delta
                 ext_x = abs(0.5 * length * math.cos(delta)) + abs(0.5 * width * math.sin(delta))
                 ext_y = abs(0.5 * length * math.sin(delta)) + abs(0.5 * width * math.cos(delta))
-                g = rng.uniform(-0.3, 0.25)
+                g = rng.uniform(-0.2, 0.3)
                 if rng.random() < 0.5:  # beside the ego
                     side = rng.choice([-1.0, 1.0])
                     lx, ly = rng.uniform(-0.5 * EGO.length, 0.5 * EGO.length), side * (0.5 * EGO.width + ext_y + g)
@@ -159,19 +162,19 @@ def random_scenes(
                 ax = cx + math.cos(cyaw) * lx - math.sin(cyaw) * ly
                 ay = cy + math.sin(cyaw) * lx + math.cos(cyaw) * ly
                 gaps.append(_rect(ax, ay, ayaw, length, width).distance(ego))
-                speed = rng.uniform(0.0, 2.0 if ped else 10.0)
+                speed = rng.uniform(0.0, 1.0 if ped else 3.0)
                 vx, vy = speed * math.cos(ayaw), speed * math.sin(ayaw)
                 t_star = (i + 1) * DENSE_DT
                 trajs[b, :, a, k, :, 0] = ax + vx * (frame_t - t_star)
                 trajs[b, :, a, k, :, 1] = ay + vy * (frame_t - t_star)
                 trajs[b, :, a, k, :, 2] = math.atan2(math.sin(ayaw), math.cos(ayaw))
         # non-drivable cells at ego corners
-        for _ in range(3):
+        for _ in range(2):
             n, i, (cx, cy, cyaw), ego = pick()
             corner = np.asarray(ego.exterior.coords[int(rng.integers(4))]) + rng.uniform(-0.4, 0.4, 2)
             ix, iy = (
-                int(math.floor((corner[0] - lower[0]) / voxel[0])),
-                int(math.floor((corner[1] - lower[1]) / voxel[1])),
+                math.floor((corner[0] - lower[0]) / voxel[0]),
+                math.floor((corner[1] - lower[1]) / voxel[1]),
             )
             if 0 <= ix < nx and 0 <= iy < ny:
                 drivable[b, ix, iy] = rng.uniform(0.0, 0.55)

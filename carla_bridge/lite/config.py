@@ -24,6 +24,7 @@ class LiteConfig:
         lookahead_step: spacing of the path points vehicles check for obstacles [m].
         lookahead_points: number of those points (lookahead = step × points).
         clearance_margin: lateral margin beyond half widths for "on my path" [m].
+        obstacle_candidates: obstacles per vehicle tested exactly against its path (nearest to the path).
         yield_distance: vehicles look for junction conflicts within this distance of the entry [m].
         stuck_respawn: vehicles standing still this long, far from the ego, are respawned [s].
         lat_accel: comfortable lateral acceleration that limits curve speed [m/s²].
@@ -47,6 +48,7 @@ class LiteConfig:
     lookahead_step: float = 2.0
     lookahead_points: int = 20
     clearance_margin: float = 0.35
+    obstacle_candidates: int = 8
     yield_distance: float = 12.0
     stuck_respawn: float = 20.0
     lat_accel: float = 2.5

@@ -16,8 +16,6 @@ import shapely
 import torch
 from torch import Tensor
 
-from agents.se2 import wrap_angle
-
 DS = 0.5  # [m] uniform resampling of lane centrelines
 
 
@@ -27,7 +25,7 @@ class MapData:
 
     Attributes:
         points: `[L, Q, 2]` centrelines at s = DS·q (padded by the last point).
-        yaw: `[L, Q]` headings (padded).
+        yaw: `[L, Q]` headings (padded); dyaw `[L, Q]` wrapped yaw increment to the next point.
         z: `[L, Q]` heights.
         length: `[L]` [m].
         successors: `[L, S]` int64, -1 padded; num_successors `[L]`.
@@ -44,6 +42,7 @@ class MapData:
 
     points: Tensor
     yaw: Tensor
+    dyaw: Tensor
     z: Tensor
     length: Tensor
     num_q: Tensor
@@ -71,34 +70,30 @@ class MapData:
     def num_heads(self) -> int:
         return int(self.head_phase.shape[0])
 
-    def interp(self, lane: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def interp(self, lane: Tensor, s: Tensor, with_z: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
         """Position on lanes.
 
         Args:
             lane: `[...]` int64 lane ids (≥ 0).
             s: `[...]` arc length [m] (clamped to [0, length]).
+            with_z: also interpolate the height.
 
         Returns:
-            xy `[..., 2]`, yaw `[...]`, z `[...]`.
+            xy `[..., 2]`, yaw `[...]` (within ±(π + a small step), not re-wrapped), z `[...]` or None.
         """
-        s = s.clamp(min=0.0)
-        s = torch.minimum(s, self.length[lane])
-        q = (s / DS).floor().long()
-        q0 = torch.minimum(q, self.num_q[lane] - 2).clamp(min=0)
-        frac = (s / DS - q0.float()).clamp(0.0, 1.0)
-        flat = lane * self.points.shape[1]
-        i0 = flat + q0
-        pts = self.points.reshape(-1, 2)
+        s = torch.minimum(s.clamp(min=0.0), self.length[lane])
+        qf = s * (1.0 / DS)
+        q0 = torch.minimum(qf.long(), self.num_q[lane] - 2)
+        frac = (qf - q0.float()).clamp(0.0, 1.0)
+        i0 = lane * self.points.shape[1] + q0
+        pts = self.points.view(-1, 2)
         a = pts[i0]
-        b = pts[i0 + 1]
-        xy = a + (b - a) * frac[..., None]
-        yaws = self.yaw.reshape(-1)
-        y0 = yaws[i0]
-        y1 = yaws[i0 + 1]
-        yaw = wrap_angle(y0 + wrap_angle(y1 - y0) * frac)
-        zs = self.z.reshape(-1)
-        z = zs[i0] + (zs[i0 + 1] - zs[i0]) * frac
-        return xy, yaw, z
+        xy = a + (pts[i0 + 1] - a) * frac[..., None]
+        yaw = self.yaw.view(-1)[i0] + self.dyaw.view(-1)[i0] * frac
+        if not with_z:
+            return xy, yaw, None
+        zs = self.z.view(-1)
+        return xy, yaw, zs[i0] + (zs[i0 + 1] - zs[i0]) * frac
 
 
 def _resample(points: np.ndarray, s: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -182,6 +177,7 @@ def build_map_data(town, seed: int = 0, device: str | torch.device = "cpu") -> M
     return MapData(
         points=t(pts),
         yaw=t(yaw),
+        dyaw=t(np.concatenate([np.angle(np.exp(1j * np.diff(yaw, axis=1))), np.zeros((L, 1))], axis=1)),
         z=t(z),
         length=t(length),
         num_q=t(nq, torch.int64),

@@ -110,7 +110,7 @@ def pedestrian_step(p: dict[str, Tensor], vehicle_boxes: Tensor, vehicle_speed: 
     seg_ahead = _segment(p["cum"], ahead, dr)
     on_road = p["road"].gather(-1, seg_now[..., None]).squeeze(-1)
     road_ahead = p["road"].gather(-1, seg_ahead[..., None]).squeeze(-1)
-    axy = _position(p["path"], p["cum"], ahead)
+    axy, _ = _pose(p["path"], p["cum"], ahead, dr)
     d = (axy[:, :, None, :] - vehicle_boxes[:, None, :, :2]).norm(dim=-1) - 0.5 * vehicle_boxes[:, None, :, 3]
     danger = (d < 3.0 + 2.5 * vehicle_speed[:, None, :]).any(-1)
     wait = ~on_road & road_ahead & danger
@@ -120,12 +120,7 @@ def pedestrian_step(p: dict[str, Tensor], vehicle_boxes: Tensor, vehicle_speed: 
     flip_lo = u <= 0.0
     u = torch.minimum(u.clamp(min=0.0), total)
     dr = torch.where(flip_hi, -torch.ones_like(dr), torch.where(flip_lo, torch.ones_like(dr), dr))
-    xy = _position(p["path"], p["cum"], u)
-    seg = _segment(p["cum"], u, dr)
-    a = p["path"].gather(2, seg[..., None, None].expand(*seg.shape, 1, 2)).squeeze(2)
-    b = p["path"].gather(2, (seg + 1)[..., None, None].expand(*seg.shape, 1, 2)).squeeze(2)
-    dirv = (b - a) * dr[..., None]
-    yaw = torch.atan2(dirv[..., 1], dirv[..., 0])
+    xy, yaw = _pose(p["path"], p["cum"], u, dr)
     out = dict(p)
     out.update(u=u, dir=dr, speed=speed, xy=xy, yaw=yaw)
     return out
@@ -139,15 +134,18 @@ def _segment(cum: Tensor, u: Tensor, dr: Tensor) -> Tensor:
     return seg.clamp(0, k - 2)
 
 
-def _position(path: Tensor, cum: Tensor, u: Tensor) -> Tensor:
-    """Point at arc position `u [W, P]` on `path [W, P, K, 2]` → `[W, P, 2]`."""
-    seg = _segment(cum, u, torch.ones_like(u))
-    a = path.gather(2, seg[..., None, None].expand(*seg.shape, 1, 2)).squeeze(2)
-    b = path.gather(2, (seg + 1)[..., None, None].expand(*seg.shape, 1, 2)).squeeze(2)
+def _pose(path: Tensor, cum: Tensor, u: Tensor, dr: Tensor) -> tuple[Tensor, Tensor]:
+    """Point `[W, P, 2]` and walking heading `[W, P]` at arc position `u [W, P]` on `path [W, P, K, 2]`."""
+    seg = _segment(cum, u, dr)
+    g = seg[..., None, None].expand(*seg.shape, 1, 2)
+    a = path.gather(2, g).squeeze(2)
+    b = path.gather(2, g + 1).squeeze(2)
     c0 = cum.gather(-1, seg[..., None]).squeeze(-1)
     c1 = cum.gather(-1, (seg + 1)[..., None]).squeeze(-1)
     frac = ((u - c0) / (c1 - c0).clamp(min=1e-6)).clamp(0.0, 1.0)
-    return a + (b - a) * frac[..., None]
+    d = b - a
+    yaw = torch.atan2(d[..., 1] * dr, d[..., 0] * dr)
+    return a + d * frac[..., None], yaw
 
 
 def path_cumulative(paths: np.ndarray) -> np.ndarray:

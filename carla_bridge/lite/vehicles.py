@@ -54,6 +54,26 @@ def point_box_distance(pts: Tensor, boxes: Tensor) -> Tensor:
     return torch.sqrt(dx * dx + dy * dy)
 
 
+def point_box_distance_paired(pts: Tensor, boxes: Tensor) -> Tensor:
+    """Distance from each vehicle's path points to its own candidate boxes (0 inside).
+
+    Args:
+        pts: `[W, N, K, 2]`.
+        boxes: `[W, N, C, 5]`.
+
+    Returns:
+        `[W, N, K, C]`.
+    """
+    rel = pts[:, :, :, None, :] - boxes[:, :, None, :, :2]  # [W, N, K, C, 2]
+    c = torch.cos(boxes[..., 2])[:, :, None, :]
+    s = torch.sin(boxes[..., 2])[:, :, None, :]
+    lx = c * rel[..., 0] + s * rel[..., 1]
+    ly = -s * rel[..., 0] + c * rel[..., 1]
+    dx = (lx.abs() - 0.5 * boxes[..., 3][:, :, None, :]).clamp(min=0.0)
+    dy = (ly.abs() - 0.5 * boxes[..., 4][:, :, None, :]).clamp(min=0.0)
+    return torch.sqrt(dx * dx + dy * dy)
+
+
 def vehicle_poses(md: MapData, lane: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Box-centre (xy `[..., 2]`, yaw, z) of vehicles at `(lane, s)`."""
     return md.interp(lane, s)
@@ -73,8 +93,8 @@ def vehicle_step(
 
     Args:
         md: map tensors.
-        v: vehicle fields (`[W, N]` unless noted): lane, s (box centre arc length), speed, v_factor
-            (share of the speed limit), next, key, trans (lane transitions), stop_done, still,
+        v: vehicle fields (`[W, N]` unless noted): lane, s (box centre arc length), speed,
+            factor (share of the speed limit), next, key, trans (lane transitions), stop_done, still,
             size `[W, N, 3]`, valid.
         obstacles: `[W, M, 5]` boxes; the first N rows are these vehicles themselves.
         obstacle_vel: `[W, M, 2]` world velocities.
@@ -104,17 +124,26 @@ def vehicle_step(
     on_next = beyond & has_next[..., None]
     path_lane = torch.where(on_next, nxt_safe[..., None].expand_as(path_s), lane[..., None].expand_as(path_s))
     path_s2 = torch.where(on_next, path_s - lane_len[..., None], torch.minimum(path_s, lane_len[..., None]))
-    pxy, pyaw, _ = md.interp(path_lane, path_s2)  # [W, N, K, 2], [W, N, K]
+    pxy, pyaw, _ = md.interp(path_lane, path_s2, with_z=False)  # [W, N, K, 2], [W, N, K]
     dead_end = beyond & ~has_next[..., None]
 
     # --- obstacles on the path -------------------------------------------------------------
-    dist = point_box_distance(pxy, obstacles)  # [W, N, K, M]
-    M = obstacles.shape[1]
-    not_self = torch.ones(N, M, dtype=torch.bool, device=dev)
+    # pre-select the C obstacles nearest to each vehicle's path (ranked by distance to its path
+    # points, coarse), then test the path points against those boxes exactly
+    M_all = obstacles.shape[1]
+    not_self = torch.ones(N, M_all, dtype=torch.bool, device=dev)
     not_self[:, :N] = ~torch.eye(N, dtype=torch.bool, device=dev)
-    on_path = (dist < (half_w + cfg.clearance_margin)[..., None, None]) & (
-        obstacle_valid[:, None, None, :] & not_self[None, :, None, :]
-    )
+    usable = obstacle_valid[:, None, :] & not_self[None]  # [W, N, M]
+    coarse = pxy[:, :, :: max(1, K // 5)]  # [W, N, K', 2]
+    dc = (coarse[:, :, :, None, :] - obstacles[:, None, None, :, :2]).norm(dim=-1).amin(2)  # [W, N, M]
+    dc = torch.where(usable, dc - 0.5 * obstacles[:, None, :, 3], torch.full_like(dc, 1e9))
+    C = min(cfg.obstacle_candidates, M_all)
+    rank_d, cand = dc.topk(C, dim=-1, largest=False)  # [W, N, C]
+    cboxes = obstacles.gather(1, cand.reshape(W, N * C, 1).expand(W, N * C, 5)).reshape(W, N, C, 5)
+    cvel = obstacle_vel.gather(1, cand.reshape(W, N * C, 1).expand(W, N * C, 2)).reshape(W, N, C, 2)
+    dist = point_box_distance_paired(pxy, cboxes)  # [W, N, K, C]
+    M = C
+    on_path = (dist < (half_w + cfg.clearance_margin)[..., None, None]) & (rank_d < 1e8)[:, :, None, :]
     hit_k = on_path.any(-1)  # [W, N, K]
     any_hit = hit_k.any(-1)
     first = torch.where(any_hit, hit_k.float().argmax(-1), torch.full_like(lane, K))  # [W, N]
@@ -124,7 +153,7 @@ def vehicle_step(
     dist_k = dist.gather(2, fk[:, :, None, None].expand(W, N, 1, M)).squeeze(2)  # [W, N, M]
     dist_k = torch.where(on_path.gather(2, fk[:, :, None, None].expand(W, N, 1, M)).squeeze(2), dist_k, 1e9)
     lead = dist_k.argmin(-1)  # [W, N]
-    lead_vel = obstacle_vel.gather(1, lead[..., None].expand(W, N, 2))  # [W, N, 2]
+    lead_vel = cvel.gather(2, lead[..., None, None].expand(W, N, 1, 2)).squeeze(2)  # [W, N, 2]
     yaw_k = pyaw.gather(2, fk[..., None]).squeeze(-1)
     lead_v = (lead_vel[..., 0] * torch.cos(yaw_k) + lead_vel[..., 1] * torch.sin(yaw_k)).clamp(min=0.0)
     # the path point where the obstacle sits, and the lane it lies on
@@ -167,7 +196,7 @@ def vehicle_step(
     stop_gap = torch.where(must_yield, torch.minimum(stop_gap, to_end), stop_gap)
 
     # --- desired speed (speed limit share, curve limit) ------------------------------------
-    v0 = v["v_factor"] * md.speed_limit[lane]
+    v0 = v["factor"] * md.speed_limit[lane]
     dyaw = torch.atan2(torch.sin(pyaw[..., 1:] - pyaw[..., :-1]), torch.cos(pyaw[..., 1:] - pyaw[..., :-1]))
     curv = (dyaw.abs() / step)[..., : max(1, K // 2)].amax(-1)  # [W, N]
     v_curve = torch.sqrt(cfg.lat_accel / curv.clamp(min=1e-4))
@@ -196,12 +225,14 @@ def vehicle_step(
     out = dict(v)
     out.update(lane=new_lane, s=new_s, speed=new_v, next=new_next, trans=trans, stop_done=stop_done, still=still)
     # --- respawn: dead ends and long-stuck vehicles far from the ego --------------------------
-    xy, _, _ = md.interp(new_lane, new_s)
+    xy, yaw, z = md.interp(new_lane, new_s)
+    out.update(xy=xy, yaw=yaw, z=z)
     far = (xy - ego_xy[:, None, :]).norm(dim=-1) > 40.0
     at_dead_end = (~has_next) & (new_s >= md.length[new_lane] - half_len - 0.5)
     need = v["valid"] & far & (at_dead_end | (still > cfg.stuck_respawn))
     if bool(need.any()):
         out = _respawn(md, out, need, xy, ego_xy)
+        out["xy"], out["yaw"], out["z"] = md.interp(out["lane"], out["s"])
     return out
 
 

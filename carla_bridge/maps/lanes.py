@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from carla_bridge.coords import carla_yaw_deg_to_world_rad, location_to_world
+from carla_bridge.coords import carla_yaw_deg_to_world_rad, location_to_world, wrap_angle_np
 
 DEFAULT_SPEED_LIMIT = 30.0 / 3.6  # [m/s] CARLA's town default
 LANE_SPACING = 1.0  # [m] centreline point spacing
@@ -42,6 +42,8 @@ class Lane:
         left / right: id of the adjacent same-direction lane a change into is permitted, or None.
         speed_limit: [m/s].
         left_marking / right_marking: CARLA lane-marking type names ('Solid', 'Broken', 'NONE', …).
+        widths: `[P]` lane width at each point [m].
+        xodr_s: OpenDRIVE road s at the lane's first and last point (s decreases along positive lanes).
     """
 
     id: int
@@ -62,6 +64,8 @@ class Lane:
     speed_limit: float = DEFAULT_SPEED_LIMIT
     left_marking: str = "NONE"
     right_marking: str = "NONE"
+    widths: np.ndarray | None = None
+    xodr_s: tuple[float, float] = (0.0, 0.0)
 
     @property
     def length(self) -> float:
@@ -122,8 +126,8 @@ def _key(wp: Any) -> tuple[int, int, int]:
     return (int(wp.road_id), int(wp.section_id), int(wp.lane_id))
 
 
-def _densify(start: Any, end_points: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, Any, float]:
-    """Start waypoint → (`[P, 3]` world points, `[P]` yaw, midpoint waypoint, mean width) along the lane."""
+def _densify(start: Any, end_points: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, Any, tuple[float, float]]:
+    """Start waypoint → (`[P, 4]` world (x, y, z, lane width), `[P]` yaw, midpoint waypoint, OpenDRIVE s range)."""
     key = _key(start)
     wps = [start]
     # next_until_lane_end runs on across lane sections of the same road: cut at the first other section.
@@ -131,13 +135,12 @@ def _densify(start: Any, end_points: list[np.ndarray]) -> tuple[np.ndarray, np.n
         if _key(w) != key:
             break
         wps.append(w)
-    pts = np.stack([location_to_world(w.transform.location) for w in wps])
+    pts = np.stack([np.append(location_to_world(w.transform.location), w.lane_width) for w in wps])
     yaw = np.array([carla_yaw_deg_to_world_rad(w.transform.rotation.yaw) for w in wps], dtype=np.float64)
-    width = float(np.mean([w.lane_width for w in wps]))
     if end_points:
         end = end_points[0]
         if np.linalg.norm(end[:2] - pts[-1, :2]) > 0.05:
-            pts = np.concatenate([pts, end[None]])
+            pts = np.concatenate([pts, np.append(end, pts[-1, 3])[None]])
             yaw = np.concatenate([yaw, yaw[-1:]])
     # Drop duplicate points (zero-length segments).
     keep = np.ones(len(pts), dtype=bool)
@@ -147,7 +150,20 @@ def _densify(start: Any, end_points: list[np.ndarray]) -> tuple[np.ndarray, np.n
         p2 = pts[0].copy()
         p2[:2] += 0.01 * np.array([np.cos(yaw[0]), np.sin(yaw[0])])
         pts, yaw = np.stack([pts[0], p2]), np.concatenate([yaw, yaw])
-    return pts, yaw, wps[len(wps) // 2], width
+    return pts, yaw, wps[len(wps) // 2], (float(start.s), float(wps[-1].s))
+
+
+def _resample(pts: np.ndarray, yaw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Resample `[P, C]` points (x, y, …) and `[P]` yaw to uniform arc-length spacing ≤ `LANE_SPACING`,
+    keeping both ends.
+
+    CARLA steps waypoints by reference-line s, so lanes off the reference line on curves come out
+    unevenly spaced (up to ~1.25 m on Town01's outer lanes)."""
+    cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts[:, :2], axis=0), axis=1))])
+    n = max(2, int(np.ceil(cum[-1] / LANE_SPACING - 1e-9)) + 1)
+    s = np.linspace(0.0, cum[-1], n)
+    out = np.stack([np.interp(s, cum, pts[:, k]) for k in range(pts.shape[1])], -1)
+    return out, np.asarray(wrap_angle_np(np.interp(s, cum, np.unwrap(yaw))))
 
 
 def build_lanes(carla_map: Any, speed_limits: dict[int, float] | None = None) -> list[Lane]:
@@ -171,6 +187,8 @@ def build_lanes(carla_map: Any, speed_limits: dict[int, float] | None = None) ->
             continue
         ka, kb = _key(a), _key(b)
         starts.setdefault(ka, a)
+        if b.lane_type == carla.LaneType.Driving and kb != ka:
+            starts.setdefault(kb, b)  # lanes without successors appear only as a successor
         if kb != ka and kb not in succ_keys[ka]:
             succ_keys[ka].append(kb)
             succ_points[ka].append(location_to_world(b.transform.location))
@@ -180,8 +198,9 @@ def build_lanes(carla_map: Any, speed_limits: dict[int, float] | None = None) ->
     mids: list[Any] = []
     for i, k in enumerate(keys):
         wp = starts[k]
-        pts, yaw, mid, width = _densify(wp, succ_points[k])
+        pts, yaw, mid, xodr_s = _densify(wp, succ_points[k])
         mids.append(mid)
+        pts, yaw = _resample(pts, yaw)
         seg = np.linalg.norm(np.diff(pts[:, :2], axis=0), axis=1)
         lanes.append(
             Lane(
@@ -190,7 +209,9 @@ def build_lanes(carla_map: Any, speed_limits: dict[int, float] | None = None) ->
                 yaw=yaw,
                 s=np.concatenate([[0.0], np.cumsum(seg)]),
                 z=pts[:, 2].copy(),
-                width=width,
+                width=float(pts[:, 3].mean()),
+                widths=pts[:, 3].copy(),
+                xodr_s=xodr_s,
                 road_id=k[0],
                 section_id=k[1],
                 lane_id=k[2],

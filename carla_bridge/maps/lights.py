@@ -149,11 +149,14 @@ def junction_approaches(lanes: list[Lane]) -> dict[int, dict[int, list[int]]]:
     return out
 
 
-def place_lights(lanes: list[Lane], seed: int = 0, p_three_way: float = 0.5) -> list[TrafficLightGroup]:
+def place_lights(
+    lanes: list[Lane], seed: int = 0, p_three_way: float = 0.5, exclude_junctions: set[int] | None = None
+) -> list[TrafficLightGroup]:
     """Procedural light groups at signalized-looking junctions (seeded).
 
     Every junction with ≥ 4 incoming roads gets lights, a 3-way junction with probability `p_three_way`;
-    one head per incoming road, its pole beside the rightmost approach lane's stop line.
+    one head per incoming road, its pole beside the rightmost approach lane's stop line. Junctions in
+    `exclude_junctions` (e.g. those with stop signs) get none.
     """
     rng = np.random.default_rng(seed)
     heads: list[LightHead] = []
@@ -162,6 +165,8 @@ def place_lights(lanes: list[Lane], seed: int = 0, p_three_way: float = 0.5) -> 
         roads = approaches[j]
         n_in = len(roads)
         draw = rng.random()
+        if exclude_junctions and j in exclude_junctions:
+            continue
         if n_in < 3 or (n_in == 3 and draw >= p_three_way):
             continue
         for road in sorted(roads):

@@ -122,9 +122,13 @@ class TownMap:
 
     @cached_property
     def traffic_lights(self) -> list[TrafficLightGroup]:
-        """Light groups from the map's signals, or placed procedurally (seeded) when it has none."""
+        """Light groups from the map's signals, or placed procedurally (seeded) when it has none (never at
+        junctions with stop signs)."""
         groups = lights_from_map(self.carla_map, self.lanes, self.lane_key_to_id)
-        return groups if groups else place_lights(self.lanes, seed=self.seed)
+        if groups:
+            return groups
+        stop_junctions = {s.junction_id for s in self.stop_signs}
+        return place_lights(self.lanes, seed=self.seed, exclude_junctions=stop_junctions)
 
     @cached_property
     def stop_signs(self) -> list[StopSign]:

@@ -85,7 +85,7 @@ class GeneratorConfig:
 
     @property
     def num_keyframes(self) -> int:
-        return max(1, int(round(self.scene_seconds / KEYFRAME_SECONDS)))
+        return max(1, round(self.scene_seconds / KEYFRAME_SECONDS))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -104,7 +104,9 @@ class GeneratorConfig:
 
     def scene_specs(self) -> list[SceneSpec]:
         return [
-            SceneSpec(index=i, name=f"scene-{i:04d}", town=self.towns[i % len(self.towns)], seed=scene_seed(self.seed, i))
+            SceneSpec(
+                index=i, name=f"scene-{i:04d}", town=self.towns[i % len(self.towns)], seed=scene_seed(self.seed, i)
+            )
             for i in range(self.scenes)
         ]
 

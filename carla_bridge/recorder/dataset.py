@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -224,7 +223,13 @@ def generate(
 
     from tqdm import tqdm
 
-    bar = tqdm(total=cfg.scenes, initial=cfg.scenes - len(todo), desc=f"recording {cfg.version}", unit="scene", disable=not progress)
+    bar = tqdm(
+        total=cfg.scenes,
+        initial=cfg.scenes - len(todo),
+        desc=f"recording {cfg.version}",
+        unit="scene",
+        disable=not progress,
+    )
     recorded = []
 
     def finish(ready: Path) -> None:
@@ -243,12 +248,16 @@ def generate(
         else:
             import multiprocessing as mp
 
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+            with ProcessPoolExecutor(
+                max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
+            ) as pool:
                 futures = [pool.submit(_record_into, s, cfg, work, maps[s.town]) for s in todo]
                 for fut in as_completed(futures):
                     finish(fut.result())
     except OSError as e:
-        raise DatasetError(f"writing the dataset to {root} failed: {e.strerror or e}; finished scenes are kept, rerun to resume") from e
+        raise DatasetError(
+            f"writing the dataset to {root} failed: {e.strerror or e}; finished scenes are kept, rerun to resume"
+        ) from e
     finally:
         bar.close()
     if not any(work.iterdir()):
@@ -259,10 +268,3 @@ def generate(
         "skipped": sorted(done),
         "seconds": time.perf_counter() - t0,
     }
-
-
-def main_guard() -> None:  # pragma: no cover - spawn safety for `python -m`
-    if sys.platform == "win32":
-        import multiprocessing as mp
-
-        mp.freeze_support()

@@ -13,8 +13,9 @@ Usage::
 
 The devkit's explorer also hard-codes the four maps' sizes in `get_map_mask` (used when the whole
 map is requested); `_patch_explorer` makes it read our maps' `canvas_edge` instead, for our
-locations only. `register_town_locations()` and `_patch_explorer()` run at import for every vendored town (Town01…Town06); datasets
-recorded on other .xodr files register their location with `register_location(name)`.
+locations only. `register_town_locations()` (every vendored town, Town01…Town06) and
+`_patch_explorer()` run at import; datasets recorded on other .xodr files register their
+location with `register_location(name)`.
 
 The dataset's **global frame** is the simulator's world frame shifted by a per-town offset
 (`town_offset`): the devkit rasterizes maps on a canvas `[0, canvas_edge]` and the basemap PNG
@@ -105,7 +106,7 @@ def world_to_global(xy: np.ndarray, offset: tuple[float, float]) -> np.ndarray:
 
 
 def _patch_explorer() -> None:
-    """`NuScenesMapExplorer.get_map_mask` hard-codes the four nuScenes map sizes (it needs them when
+    """`NuScenesMapExplorer.get_map_mask` hard-codes the four nuScenes map sizes (needed when
     `patch_box` is None); for our locations it takes them from the map's `canvas_edge`."""
     from nuscenes.map_expansion.map_api import NuScenesMapExplorer
 

@@ -18,18 +18,19 @@ import numpy as np
 import torch
 
 from agents.states import AgentClass
+from carla_bridge.recorder.tables import AnnotationMeta, KeyframeMeta
 from occupancy.builders import compose_labels
 from occupancy.classes import AGENT_CLASS_TO_NUSCENES_CATEGORY, FREE, agent_class_to_occ3d_lut
 from occupancy.grid import GridSpec
 from occupancy.io import write_labels
 from occupancy.visibility import camera_rays, lidar_rays, ray_cast_mask
 
-from carla_bridge.recorder.tables import AnnotationMeta, KeyframeMeta
-
 ANNOTATION_RADIUS = 50.0  # [m] agents whose box centre is within this distance of the ego are annotated
 MOVING_SPEED = 0.5  # [m/s] vehicles faster than this are `vehicle.moving`
 WALKING_SPEED = 0.3  # [m/s] pedestrians faster than this are `pedestrian.moving`
-CAMERA_MASK_RAYS = 60_000  # camera rays cast for mask_camera (pixels are strided to about this many)
+CAMERA_MASK_RAYS = 20_000  # camera rays cast for mask_camera (pixels are strided to about this many)
+LIDAR_MASK_RAYS = 20_000  # lidar returns cast for mask_lidar (subsampled to about this many)
+MASK_STEP = 0.3  # [m] ray sampling step of the visibility masks (3/4 of the 0.4 m voxel)
 MIN_BOX2D_PIXELS = 4  # instances with fewer pixels in a camera get no 2D box there
 _VEHICLES = {AgentClass.CAR, AgentClass.TRUCK, AgentClass.BUS, AgentClass.CONSTRUCTION_VEHICLE, AgentClass.TRAILER}
 _CYCLES = {AgentClass.BICYCLE, AgentClass.MOTORCYCLE}
@@ -65,9 +66,7 @@ class WorldSnapshot:
 
     def boxes_ego(self) -> np.ndarray:
         """`[A, 7]` (x, y, z_centre, yaw, l, w, h) in the ego frame (z relative to the ego's ground)."""
-        return world_boxes_to_ego(
-            np.concatenate([self.center, self.yaw[:, None], self.size], axis=1), self.ego
-        )
+        return world_boxes_to_ego(np.concatenate([self.center, self.yaw[:, None], self.size], axis=1), self.ego)
 
 
 def world_boxes_to_ego(boxes: np.ndarray, ego: np.ndarray) -> np.ndarray:
@@ -146,7 +145,13 @@ def instance_boxes2d(instance: np.ndarray) -> dict[int, dict[int, list[int]]]:
             rows, cols = np.nonzero(img == i)
             if len(rows) < MIN_BOX2D_PIXELS:
                 continue
-            out.setdefault(int(i), {})[v] = [int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max()), len(rows)]
+            out.setdefault(int(i), {})[v] = [
+                int(cols.min()),
+                int(rows.min()),
+                int(cols.max()),
+                int(rows.max()),
+                len(rows),
+            ]
     return out
 
 
@@ -171,8 +176,24 @@ def ground_classes_on_grid(patch: object, ego: np.ndarray, grid: GridSpec) -> np
     return out
 
 
+def static_structures(render_scene: object, ego: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The renderer's static primitives (buildings, walls, poles, tree trunks and crowns, light heads —
+    exactly the boxes the cameras and lidar see) in the ego frame of `ego`: `[S, 7]` boxes and `[S]`
+    int64 Occ3D classes."""
+    from carla_bridge.sensors.mesh import scene_primitives
+
+    prim = scene_primitives(render_scene)
+    keep = (prim.instance < 0) & (prim.cls < FREE)
+    return world_boxes_to_ego(prim.boxes[keep], ego), prim.cls[keep].astype(np.int64)
+
+
 def occupancy_labels(
-    render_scene: object, snap: WorldSnapshot, grid: GridSpec, camera_depth: np.ndarray, lidar_points: np.ndarray, rig: object
+    render_scene: object,
+    snap: WorldSnapshot,
+    grid: GridSpec,
+    camera_depth: np.ndarray,
+    lidar_points: np.ndarray,
+    rig: object,
 ) -> dict[str, np.ndarray]:
     """Occ3D labels of one keyframe in its ego frame: `semantics`, `mask_lidar`, `mask_camera`
     (`[X, Y, Z]` uint8). Agents and structures are the render scene's boxes; the ground is its
@@ -181,16 +202,7 @@ def occupancy_labels(
     lut = agent_class_to_occ3d_lut()
     boxes = snap.boxes_ego() if len(snap.track_id) else np.zeros((0, 7))
     labels = lut[snap.cls.astype(np.int64)] if len(snap.cls) else np.zeros(0, dtype=np.int64)
-    structures = [np.zeros((0, 7))]
-    structure_labels = [np.zeros(0, dtype=np.int64)]
-    static_boxes = np.asarray(getattr(render_scene, "static_boxes", np.zeros((0, 7))), dtype=np.float64).reshape(-1, 7)
-    if len(static_boxes):
-        structures.append(world_boxes_to_ego(static_boxes, ego))
-        structure_labels.append(np.asarray(render_scene.static_class, dtype=np.int64).reshape(-1))
-    trees = np.asarray(getattr(render_scene, "trees", np.zeros((0, 7))), dtype=np.float64).reshape(-1, 7)
-    if len(trees):
-        structures.append(world_boxes_to_ego(trees, ego))
-        structure_labels.append(np.full(len(trees), 16, dtype=np.int64))
+    structures, structure_labels = static_structures(render_scene, ego)
     ground = ground_classes_on_grid(render_scene.ground, ego, grid)
     semantics = compose_labels(
         grid,
@@ -198,16 +210,22 @@ def occupancy_labels(
         ground_z=0.0,
         boxes=torch.from_numpy(boxes).float(),
         labels=torch.from_numpy(labels),
-        structures=torch.from_numpy(np.concatenate(structures)).float(),
-        structure_labels=torch.from_numpy(np.concatenate(structure_labels)),
+        structures=torch.from_numpy(structures).float(),
+        structure_labels=torch.from_numpy(structure_labels),
     )
     v, h, w = camera_depth.shape
     stride = max(1, round(math.sqrt(v * h * w / CAMERA_MASK_RAYS)))
     o, d, r = camera_rays(rig.intrinsics, rig.cam_to_ego, torch.from_numpy(camera_depth), stride=stride)
-    mask_camera = ray_cast_mask(grid, o, d, r)
-    o, d, r = lidar_rays(torch.from_numpy(lidar_points[:, :3]), torch.from_numpy(rig.lidar_to_ego_np()[:3, 3]).float())
-    mask_lidar = ray_cast_mask(grid, o, d, r)
-    return {"semantics": semantics.numpy().astype(np.uint8), "mask_lidar": mask_lidar.numpy(), "mask_camera": mask_camera.numpy()}
+    mask_camera = ray_cast_mask(grid, o, d, r, step=MASK_STEP)
+    every = max(1, math.ceil(len(lidar_points) / LIDAR_MASK_RAYS))
+    pts = torch.from_numpy(np.ascontiguousarray(lidar_points[::every, :3]))
+    o, d, r = lidar_rays(pts, torch.from_numpy(rig.lidar_to_ego_np()[:3, 3]).float())
+    mask_lidar = ray_cast_mask(grid, o, d, r, step=MASK_STEP)
+    return {
+        "semantics": semantics.numpy().astype(np.uint8),
+        "mask_lidar": mask_lidar.numpy(),
+        "mask_camera": mask_camera.numpy(),
+    }
 
 
 def jpeg_bytes(rgb: np.ndarray, quality: int = 90) -> bytes:

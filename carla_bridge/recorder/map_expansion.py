@@ -16,6 +16,7 @@ Layers (what `NuScenesMap` reads):
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,8 @@ def _tangent_heading(pts: np.ndarray, yaw: np.ndarray) -> np.ndarray:
 def arcline_paths(points: np.ndarray, yaw: np.ndarray, spacing: float = ARC_SPACING) -> list[dict]:
     """A centreline `[P, 2]` (with headings `[P]`) as nuScenes arcline paths.
 
-    Headings come from the polyline itself (central differences). Points are kept every ≈`spacing` metres (the last one always); between kept points i and j a
+    Headings come from the polyline itself (central differences). Points are kept every
+    ≈`spacing` metres (the last one always); between kept points i and j a
     circular arc turning by Δ = yaw_j − yaw_i passes exactly through both (start heading = chord
     direction − Δ/2), written as shape `LSL`/`RSR` with all its length in the first segment; a
     straight piece is `LSL` with its length in the middle (`S`) segment.
@@ -157,7 +159,7 @@ def arcline_paths(points: np.ndarray, yaw: np.ndarray, spacing: float = ARC_SPAC
     else:
         keep.append(len(pts) - 1)
     paths = []
-    for i, j in zip(keep[:-1], keep[1:]):
+    for i, j in itertools.pairwise(keep):
         d = pts[j] - pts[i]
         chord = float(np.hypot(*d))
         if chord < 1e-6:
@@ -255,9 +257,7 @@ class _Builder:
         ext = np.asarray(poly.exterior.coords)[:-1]
         if len(ext) < 3:
             return None
-        holes = [
-            {"node_tokens": self.nodes(np.asarray(h.coords)[:-1])} for h in poly.interiors if len(h.coords) >= 4
-        ]
+        holes = [{"node_tokens": self.nodes(np.asarray(h.coords)[:-1])} for h in poly.interiors if len(h.coords) >= 4]
         t = self.token("polygon")
         self.layers["polygon"].append({"token": t, "exterior_node_tokens": self.nodes(ext), "holes": holes})
         return t
@@ -353,7 +353,9 @@ def build_map_expansion(town_map: object, info: MapInfo) -> dict:
     for poly in crossing_polys:
         ptok = b.polygon(poly)
         if ptok:
-            L["ped_crossing"].append({"token": b.token("ped_crossing"), "polygon_token": ptok, "road_segment_token": ""})
+            L["ped_crossing"].append(
+                {"token": b.token("ped_crossing"), "polygon_token": ptok, "road_segment_token": ""}
+            )
     for poly in _polygons(getattr(static, "sidewalk", None)):
         ptok = b.polygon(poly)
         if ptok:
@@ -370,15 +372,25 @@ def build_map_expansion(town_map: object, info: MapInfo) -> dict:
         left = boundary(lane.points, lane.yaw, lane.width / 2.0)
         if lane.lane_id == -1 and 1 in lanes_by_section[(lane.road_id, lane.section_id)]:
             L["road_divider"].append(
-                {"token": b.token("road_divider"), "line_token": b.line(left), "road_segment_token": seg_of_road.get(lane.road_id, "")}
+                {
+                    "token": b.token("road_divider"),
+                    "line_token": b.line(left),
+                    "road_segment_token": seg_of_road.get(lane.road_id, ""),
+                }
             )
         elif abs(lane.lane_id) > 1:
             ltok = b.line(left)
             node_tokens = L["line"][-1]["node_tokens"]
             marking = str(getattr(lane, "left_marking", "NONE")).lower()
-            seg_type = "SINGLE_SOLID_WHITE" if "solid" in marking else ("DOUBLE_DASHED_WHITE" if "broken" in marking else "NIL")
+            seg_type = (
+                "SINGLE_SOLID_WHITE"
+                if "solid" in marking
+                else ("DOUBLE_DASHED_WHITE" if "broken" in marking else "NIL")
+            )
             segs = [{"node_token": t, "segment_type": seg_type} for t in node_tokens]
-            L["lane_divider"].append({"token": b.token("lane_divider"), "line_token": ltok, "lane_divider_segments": segs})
+            L["lane_divider"].append(
+                {"token": b.token("lane_divider"), "line_token": ltok, "lane_divider_segments": segs}
+            )
             lane_records[lane_tokens[lane.id]]["left_lane_divider_segments"] = segs
 
     # traffic lights and stop lines

@@ -14,6 +14,7 @@ nuScenes conventions kept here: tokens are 32 hex characters, timestamps integer
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -291,7 +292,7 @@ def scene_fragment(ids: SceneIds, keyframes: list[KeyframeMeta], calibrated: dic
     if not keyframes:
         raise ValueError(f"scene {ids.name} has no keyframes")
     times = [k.timestamp_us for k in keyframes]
-    if any(b <= a for a, b in zip(times, times[1:])):
+    if any(b <= a for a, b in itertools.pairwise(times)):
         raise ValueError(f"scene {ids.name}: keyframe timestamps must increase strictly")
     log = {
         "token": ids.log_token,
@@ -408,8 +409,9 @@ def merge_tables(
     map_table = []
     for m in maps:
         logs = [log["token"] for log in tables["log"] if log["location"] == m["location"]]
-        if logs:
-            map_table.append({"token": m["token"], "log_tokens": logs, "category": m["category"], "filename": m["filename"]})
+        map_table.append(
+            {"token": m["token"], "log_tokens": logs, "category": m["category"], "filename": m["filename"]}
+        )
     tables["map"] = map_table
     return tables
 

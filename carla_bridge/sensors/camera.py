@@ -17,7 +17,10 @@ distance haze.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -40,6 +43,7 @@ _GROUND_NOISE = {DRIVEABLE: 0.16, OTHER_FLAT: 0.14, SIDEWALK: 0.10, TERRAIN: 0.3
 _PAINT = {MARK_WHITE: (0.88, 0.88, 0.86), MARK_YELLOW: (0.85, 0.68, 0.15)}
 _TEXTURE_CELL = 0.1  # [m]
 _TEXTURE_SIZE = 512
+TILE_RAYS = 16384  # rays per work item of the thread pool
 
 
 @dataclass
@@ -100,8 +104,9 @@ def render_cameras(
     radius: float = DEFAULT_RADIUS,
     mesh: SceneMesh | None = None,
     threads: int | None = None,
+    tile: int = TILE_RAYS,
 ) -> CameraFrame:
-    """Render every camera of `rig` in one batched ray cast.
+    """Render every camera of `rig` from one frame mesh; tiles of rays are cast and shaded in a thread pool.
 
     Args:
         scene: the frame's `RenderScene` (validated here).
@@ -109,7 +114,8 @@ def render_cameras(
         ego_pose: (x, y, z, yaw) world pose of the ego; default `scene.ego_pose`.
         radius: geometry farther than this [m] from the ego is culled (ignored when `mesh` is given).
         mesh: a prebuilt `build_mesh(scene)` to share with `render_lidar`.
-        threads: Embree worker threads (default min(4, cpu count)).
+        threads: worker threads (Embree and numpy release the GIL); default min(4, cpu count).
+        tile: rays per work item (small enough to stay in cache).
     """
     if not isinstance(rig, CameraRig):
         raise ValueError(f"rig must be a CameraRig, got {type(rig).__name__}")
@@ -120,101 +126,157 @@ def render_cameras(
     rot, trans = _ego_to_local(pose)
     trans = trans + np.r_[pose[:2], 0.0] - mesh.origin
     v, h, w = rig.num_cameras, rig.height, rig.width
-    rays = rig.camera_rays().reshape(v, h * w, 3)
-    dirs = (rays @ rot.T.astype(np.float32)).reshape(-1, 3)
-    cam_pos = rig.cam_to_ego_np()[:, :3, 3] @ rot.T + trans  # [V, 3]
-    origins = np.repeat(cam_pos.astype(np.float32), h * w, axis=0)
-    t, tri = mesh.cast(origins, dirs, threads)
-    hits = label_hits(mesh, scene, origins, dirs, t, tri)
-    rgb = _shade(mesh, scene, hits, dirs)
+    pixels = h * w
+    rays = rig.camera_rays().reshape(v * pixels, 3)
+    norm, sin_el = rig.ray_norms_and_elevation()
+    rot32 = rot.T.astype(np.float32)
+    cam_pos = (rig.cam_to_ego_np()[:, :3, 3] @ rot.T + trans).astype(np.float32)  # [V, 3] local frame
+    shader = _Shader(mesh, scene, cam_pos)
+    rgb = np.empty((v * pixels, 3), np.uint8)
+    depth = np.empty(v * pixels, np.float32)
+    semantic = np.empty(v * pixels, np.uint8)
+    instance = np.empty(v * pixels, np.int32)
+
+    def work(cam: int, lo: int, hi: int) -> None:
+        dirs = rays[lo:hi] @ rot32
+        origins = np.broadcast_to(cam_pos[cam], dirs.shape)
+        t, tri = mesh.cast(origins, dirs, threads=1)
+        hits = label_hits(mesh, scene, origins, dirs, t, tri)
+        rgb[lo:hi] = shader(cam, hits, dirs, norm[lo:hi], sin_el[lo:hi])
+        depth[lo:hi] = t
+        semantic[lo:hi] = hits.semantic
+        instance[lo:hi] = hits.instance
+
+    n_tiles = max(1, round(pixels / max(tile, 1)))
+    jobs = [(c, c * pixels + a, c * pixels + b) for c in range(v) for a, b in _bounds(pixels, n_tiles)]
+    threads = threads or min(4, os.cpu_count() or 1)
+    if threads <= 1:
+        for job in jobs:
+            work(*job)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda job: work(*job), jobs))
     return CameraFrame(
         rgb=rgb.reshape(v, h, w, 3),
-        depth=t.reshape(v, h, w),
-        semantic=hits.semantic.reshape(v, h, w),
-        instance=hits.instance.reshape(v, h, w),
+        depth=depth.reshape(v, h, w),
+        semantic=semantic.reshape(v, h, w),
+        instance=instance.reshape(v, h, w),
     )
 
 
-def _shade(mesh: SceneMesh, scene: RenderScene, hits, dirs: np.ndarray) -> np.ndarray:
-    """`[N, 3]` uint8 colours of the rays."""
-    app = scene.appearance
-    n = len(dirs)
-    col = np.empty((n, 3), np.float32)
-    dnorm = np.linalg.norm(dirs, axis=1)
-    # Sky: horizon → zenith gradient by the ray's elevation.
-    sky = hits.tri < 0
-    hor, zen = np.float32(app.sky_horizon), np.float32(app.sky_zenith)
-    if sky.any():
-        el = np.clip(dirs[sky, 2] / dnorm[sky], 0.0, 1.0)
-        a = np.sqrt(np.clip(el * 2.2, 0.0, 1.0))[:, None]
-        col[sky] = hor + (zen - hor) * a
-    sun = np.asarray(app.sun_direction, np.float32)
-    sun = sun / np.linalg.norm(sun)
-    hit = np.flatnonzero(~sky)
-    if len(hit) == 0:
-        return (col * 255).astype(np.uint8)
-    nrm = mesh.normals[hits.tri[hit]]
-    facing = np.einsum("ij,ij->i", nrm, dirs[hit]) > 0
-    nrm[facing] *= -1
-    light = app.ambient + app.sun_intensity * np.clip(nrm @ sun, 0.0, None)
-    albedo = np.empty((len(hit), 3), np.float32)
-    emissive = np.zeros(len(hit), bool)
-
-    is_obj = hits.prim[hit] >= 0
-    oi = np.flatnonzero(is_obj)
-    if len(oi):
-        prim = hits.prim[hit[oi]]
-        albedo[oi] = mesh.prims.color[prim]
-        emissive[oi] = mesh.prims.emissive[prim]
-        fac = np.flatnonzero(mesh.prims.material[prim] == MAT_FACADE)
-        if len(fac):
-            albedo[oi[fac]] = _windows(mesh, prim[fac], hits.points[hit[oi[fac]]], albedo[oi[fac]], nrm[oi[fac]])
-    gi = np.flatnonzero(~is_obj)
-    if len(gi):
-        rays = hit[gi]
-        cls = hits.semantic[rays]
-        tex = _texture(app.seed)
-        pts = hits.points[rays, :2] + mesh.origin[:2]
-        ti = np.floor(pts / _TEXTURE_CELL).astype(np.int64) % _TEXTURE_SIZE
-        noise = tex[ti[:, 0], ti[:, 1]]
-        rng = np.random.default_rng(app.seed)
-        jitter = rng.uniform(-0.04, 0.04, (4, 3)).astype(np.float32)
-        ga = np.empty((len(gi), 3), np.float32)
-        amp = np.empty(len(gi), np.float32)
-        for k, (c, base) in enumerate(_GROUND_ALBEDO.items()):
-            m = cls == c
-            ga[m] = np.float32(base) + jitter[k]
-            amp[m] = _GROUND_NOISE[c]
-        ga *= (1.0 + amp * noise)[:, None]
-        paint = hits.paint[rays]
-        for code, pc in _PAINT.items():
-            m = paint == code
-            ga[m] = np.float32(pc) * (1.0 + 0.05 * noise[m])[:, None]
-        albedo[gi] = ga
-    shaded = albedo * light[:, None]
-    shaded[emissive] = albedo[emissive]
-    # Distance haze towards the horizon colour.
-    dist = hits.t[hit] * dnorm[hit]
-    f = (1.0 - np.exp(-dist / max(app.haze_distance, 1e-3)))[:, None].astype(np.float32)
-    col[hit] = shaded * (1 - f) + hor * f
-    return (np.clip(col, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+def _bounds(n: int, parts: int) -> list[tuple[int, int]]:
+    edges = np.linspace(0, n, parts + 1).astype(int)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
 
 
-def _windows(mesh: SceneMesh, prim: np.ndarray, pts: np.ndarray, albedo: np.ndarray, nrm: np.ndarray) -> np.ndarray:
-    """Façade albedo with a grid of dark windows (3 m storeys, 2.6 m bays) on the vertical walls."""
-    boxes = mesh.prims.boxes[prim]
-    rel = pts + mesh.origin - boxes[:, :3]
-    c, s = np.cos(boxes[:, 3]), np.sin(boxes[:, 3])
-    lx = c * rel[:, 0] + s * rel[:, 1]
-    ly = -s * rel[:, 0] + c * rel[:, 1]
-    # Along-wall coordinate: y on walls facing ±x (box frame), x on walls facing ±y.
-    nx_local = np.abs(c * nrm[:, 0] + s * nrm[:, 1])
-    u = np.where(nx_local > 0.7, ly, lx)
-    zb = rel[:, 2] + boxes[:, 6] / 2  # height above the building's base
-    fu = np.mod(u / 2.6, 1.0)
-    fz = np.mod(zb / 3.0, 1.0)
-    win = (np.abs(nrm[:, 2]) < 0.5) & (zb > 1.0) & (zb < boxes[:, 6] - 0.8) & (fu > 0.25) & (fu < 0.75)
-    win &= (fz > 0.3) & (fz < 0.8)
-    out = albedo.copy()
-    out[win] = np.float32([0.16, 0.19, 0.24])
-    return out
+class _Shader:
+    """Per-frame shading tables; `__call__(cam, hits, dirs)` colours one tile of camera `cam`.
+
+    Flat shading: the light of a triangle seen from one camera is a constant, so it is computed per
+    (camera, triangle) once per frame and gathered per pixel; only ground texture/paint, façade windows,
+    sky and haze are per-pixel work.
+    """
+
+    def __init__(self, mesh: SceneMesh, scene: RenderScene, cam_pos: np.ndarray) -> None:
+        app = scene.appearance
+        self.mesh, self.seed = mesh, app.seed
+        n_tri = len(mesh.triangles)
+        sun = np.asarray(app.sun_direction, np.float32)
+        sun = sun / np.linalg.norm(sun)
+        centre = mesh.triangles.mean(1)  # [F, 3]
+        side = np.einsum("vfk,fk->vf", cam_pos[:, None, :] - centre[None], mesh.normals)
+        ndots = np.where(side >= 0, 1.0, -1.0).astype(np.float32) * (mesh.normals @ sun)[None]  # [V, F]
+        light = np.float32(app.ambient) + np.float32(app.sun_intensity) * np.clip(ndots, 0.0, None)
+        is_prim = mesh.tri_prim >= 0
+        prim = mesh.tri_prim[is_prim]
+        albedo = np.ones((n_tri, 3), np.float32)
+        albedo[is_prim] = mesh.prims.color[prim]
+        emissive = np.zeros(n_tri, bool)
+        emissive[is_prim] = mesh.prims.emissive[prim]
+        light[:, emissive] = 1.0
+        self.light = light  # [V, F]
+        self.table = light[..., None] * albedo[None]  # [V, F, 3] shaded colour per camera and triangle
+        # Façade windows: per-triangle along-wall axis, box centre, base height and building height.
+        self.facade = np.zeros(n_tri, bool)
+        self.facade[is_prim] = mesh.prims.material[prim] == MAT_FACADE
+        face = np.arange(n_tri) % 12  # box_triangles order: 0-3 walls ⟂ local x, 4-7 walls ⟂ local y, 8-11 caps
+        self.facade &= face < 8
+        boxes = np.zeros((n_tri, 7))
+        boxes[is_prim] = mesh.prims.boxes[prim]
+        along = boxes[:, 3] + np.where(face < 4, np.pi / 2, 0.0)
+        ax, ay = np.cos(along), np.sin(along)
+        cx, cy = boxes[:, 0] - mesh.origin[0], boxes[:, 1] - mesh.origin[1]
+        self.win_ax, self.win_ay = ax.astype(np.float32), ay.astype(np.float32)
+        self.win_u0 = (cx * ax + cy * ay).astype(np.float32)  # along-wall coordinate u = p·axis - u0
+        self.win_base = (boxes[:, 2] - boxes[:, 6] / 2).astype(np.float32)
+        self.win_height = boxes[:, 6].astype(np.float32)
+        self.alb, self.amp = _ground_tables(app.seed)
+        self.tex = _texture(app.seed)
+        self.tex_offset = np.round(mesh.origin[:2] / _TEXTURE_CELL).astype(np.int64) % _TEXTURE_SIZE
+        self.hor, self.zen = np.float32(app.sky_horizon), np.float32(app.sky_zenith)
+        self.haze = np.float32(max(app.haze_distance, 1e-3))
+
+    def __call__(self, cam: int, hits, dirs: np.ndarray, norm: np.ndarray, sin_el: np.ndarray) -> np.ndarray:
+        """`[n, 3]` uint8 colours of one tile of rays from camera `cam`.
+
+        Args:
+            hits: `label_hits` of the tile; dirs `[n, 3]` its ray directions; norm `[n]` their lengths;
+            sin_el `[n]` the sine of their elevation (for the sky gradient).
+        """
+        take = np.take
+        n = len(dirs)
+        hit = np.flatnonzero(hits.tri >= 0)
+        tri = take(hits.tri, hit)
+        col_hit = take(self.table[cam], tri, axis=0)  # [H, 3]
+        g = np.flatnonzero(take(hits.ground, hit))
+        if len(g):
+            rays = take(hit, g)
+            code = take(hits.semantic, rays).astype(np.intp) * 3 + take(hits.paint, rays)
+            xy = take(hits.points, rays, axis=0)[:, :2] * np.float32(1.0 / _TEXTURE_CELL)
+            ti = (np.floor(xy).astype(np.int64) + self.tex_offset) % _TEXTURE_SIZE
+            noise = take(self.tex, ti[:, 0] * _TEXTURE_SIZE + ti[:, 1])
+            col_hit[g] *= take(self.alb, code, axis=0) * (1.0 + take(self.amp, code) * noise)[:, None]
+        f = np.flatnonzero(take(self.facade, tri))
+        if len(f):
+            tf = take(tri, f)
+            p = take(hits.points, take(hit, f), axis=0)
+            u = p[:, 0] * take(self.win_ax, tf) + p[:, 1] * take(self.win_ay, tf) - take(self.win_u0, tf)
+            zb = p[:, 2] - take(self.win_base, tf)
+            fu = u * np.float32(1 / 2.6)
+            fu -= np.floor(fu)
+            fz = zb * np.float32(1 / 3.0)
+            fz -= np.floor(fz)
+            win = (zb > 1.0) & (zb < take(self.win_height, tf) - 0.8) & (fu > 0.25) & (fu < 0.75)
+            win &= (fz > 0.3) & (fz < 0.8)
+            fw = f[win]
+            col_hit[fw] = np.float32([0.16, 0.19, 0.24]) * take(self.light[cam], take(tri, fw))[:, None]
+        dist = take(hits.t, hit) * take(norm, hit)
+        fog = 1.0 - np.exp(-dist / self.haze)
+        col = np.empty((n, 3), np.float32)
+        col_hit += (self.hor - col_hit) * fog[:, None]
+        col[hit] = col_hit
+        sky = np.flatnonzero(hits.tri < 0)
+        if len(sky):
+            a = np.sqrt(np.clip(take(sin_el, sky) * np.float32(2.2), 0.0, 1.0))
+            col[sky] = self.hor + (self.zen - self.hor) * a[:, None]
+        col *= np.float32(255)
+        np.clip(col, 0.0, 255.0, out=col)
+        col += np.float32(0.5)
+        return col.astype(np.uint8)
+
+
+@lru_cache(maxsize=8)
+def _ground_tables(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Albedo `[18·3, 3]` and texture amplitude `[18·3]` indexed by class·3 + paint (0 none, 1 white, 2 yellow)."""
+    rng = np.random.default_rng(seed)
+    alb = np.tile(np.float32(_GROUND_ALBEDO[TERRAIN]), (18 * 3, 1))
+    amp = np.full(18 * 3, _GROUND_NOISE[TERRAIN], np.float32)
+    for cls, base in _GROUND_ALBEDO.items():
+        jitter = rng.uniform(-0.04, 0.04, 3).astype(np.float32)
+        alb[cls * 3] = np.float32(base) + jitter
+        amp[cls * 3] = _GROUND_NOISE[cls]
+    for cls in range(18):
+        for code, paint in _PAINT.items():
+            alb[cls * 3 + code] = paint
+            amp[cls * 3 + code] = 0.05
+    return alb, amp

@@ -6,7 +6,7 @@ crown blocks, light heads = pole + housing + three lamps), so a plain slab test 
 grid (one quad for a flat patch, a ~2 m grid when the patch carries per-cell heights) with a skirt out to
 `GROUND_EXTENT`; its colour and class come from the raster at each hit's xy, not from the triangles.
 
-The mesh lives in a local frame: world coordinates minus `origin = (ego_x, ego_y, 0)`, which keeps
+The mesh lives in a local frame: world coordinates minus `origin ≈ (ego_x, ego_y, 0)`, which keeps
 Embree's float32 exact to ~1e-5 m anywhere in a town.
 """
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from carla_bridge.sensors.scene import (
+    FREE,
     LIGHT_GREEN,
     LIGHT_RED,
     LIGHT_YELLOW,
@@ -122,27 +123,41 @@ class _Builder:
         return Primitives(*(np.concatenate([p[i] for p in self.parts]) for i in range(6)))
 
 
-def _sub_boxes(boxes: np.ndarray, fx0, fx1, fy, fz0, fz1) -> np.ndarray:
-    """Boxes `[K, 7]` occupying, in each parent's frame, x ∈ [fx0, fx1]·l/2... as fractions of the parent.
-
-    fx0/fx1: fractions of the length in [-0.5, 0.5]; fy: fraction of the width (centred); fz0/fz1: fractions
-    of the height from the bottom in [0, 1].
-    """
+def _part(boxes: np.ndarray, x0: float, x1: float, y0: float, y1: float, z0: float, z1: float) -> np.ndarray:
+    """Sub-boxes `[K, 7]` of parent boxes `[K, 7]`: x ∈ [x0, x1]·length, y ∈ [y0, y1]·width (fractions in
+    [-0.5, 0.5] of the parent's frame) and z ∈ [z0, z1]·height above the parent's bottom."""
     x, y, zc, yaw, ln, w, h = boxes.T
-    cx = (fx0 + fx1) / 2 * ln
-    out = np.stack(
-        [
-            x + np.cos(yaw) * cx,
-            y + np.sin(yaw) * cx,
-            zc - h / 2 + (fz0 + fz1) / 2 * h,
-            yaw,
-            (fx1 - fx0) * ln,
-            fy * w,
-            (fz1 - fz0) * h,
-        ],
+    cx, cy = (x0 + x1) / 2 * ln, (y0 + y1) / 2 * w
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.stack(
+        [x + c * cx - s * cy, y + s * cx + c * cy, zc - h / 2 + (z0 + z1) / 2 * h, yaw, (x1 - x0) * ln,
+         (y1 - y0) * w, (z1 - z0) * h],
         -1,
-    )
-    return out
+    )  # fmt: skip
+
+
+def _sub_boxes(boxes: np.ndarray, fx0, fx1, fy, fz0, fz1) -> np.ndarray:
+    """`_part` centred laterally with width fraction `fy`."""
+    return _part(boxes, fx0, fx1, -fy / 2, fy / 2, fz0, fz1)
+
+
+def _add_vehicle_details(b: _Builder, bx: np.ndarray, c, i, wheel_x: float, lamp_z: float) -> None:
+    """Four dark wheels and head/tail lamps (white front, red rear) of vehicles `bx [K, 7]`."""
+    tyre = np.float32([0.05, 0.05, 0.05])
+    for fx in (-wheel_x, wheel_x):
+        for y0, y1 in ((-0.5, -0.36), (0.36, 0.5)):
+            b.add(_part(bx, fx - 0.08, fx + 0.08, y0, y1, 0.0, 0.26), c, i, tyre, False, MAT_PLASTIC)
+    # Lamps protrude 1 cm beyond the body so they are not coplanar with it.
+    e = 0.01 / np.maximum(bx[:, 4:5], 1e-3)
+    for y0, y1 in ((-0.42, -0.24), (0.24, 0.42)):
+        front = _part(bx, 0.49, 0.5, y0, y1, lamp_z, lamp_z + 0.07)
+        rear = _part(bx, -0.5, -0.49, y0, y1, lamp_z, lamp_z + 0.07)
+        shift = e[:, 0] * bx[:, 4] / 2
+        for part, sign in ((front, 1.0), (rear, -1.0)):
+            part[:, 0] += sign * shift * np.cos(bx[:, 3])
+            part[:, 1] += sign * shift * np.sin(bx[:, 3])
+        b.add(front, c, i, np.float32([0.95, 0.93, 0.85]), False, MAT_LAMP)
+        b.add(rear, c, i, np.float32([0.75, 0.05, 0.04]), False, MAT_LAMP)
 
 
 def _within(boxes: np.ndarray, center: np.ndarray, radius: float) -> np.ndarray:
@@ -174,26 +189,37 @@ def scene_primitives(scene: RenderScene, radius: float = DEFAULT_RADIUS) -> Prim
     car = np.isin(cls, VEHICLE_CABIN)
     if car.any():
         bx, c, i = boxes[car], cls[car], inst[car]
-        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.0, 0.58), c, i, col[car], False, MAT_PAINT)
+        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.14, 0.58), c, i, col[car], False, MAT_PAINT)
         b.add(_sub_boxes(bx, -0.33, 0.22, 0.86, 0.58, 1.0), c, i, 0.75 * glass + 0.25 * col[car], False, MAT_GLASS)
+        _add_vehicle_details(b, bx, c, i, wheel_x=0.32, lamp_z=0.38)
     bus = np.isin(cls, VEHICLE_BUS)
     if bus.any():
         bx, c, i = boxes[bus], cls[bus], inst[bus]
-        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.0, 0.45), c, i, col[bus], False, MAT_PAINT)
+        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.09, 0.45), c, i, col[bus], False, MAT_PAINT)
         b.add(_sub_boxes(bx, -0.49, 0.49, 0.98, 0.45, 0.85), c, i, glass, False, MAT_GLASS)
         b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.85, 1.0), c, i, col[bus], False, MAT_PAINT)
+        _add_vehicle_details(b, bx, c, i, wheel_x=0.34, lamp_z=0.15)
     truck = np.isin(cls, VEHICLE_TRUCK)
     if truck.any():
         bx, c, i = boxes[truck], cls[truck], inst[truck]
-        b.add(_sub_boxes(bx, -0.5, 0.26, 1.0, 0.0, 1.0), c, i, 0.5 * col[truck] + 0.4, False, MAT_METAL)
-        b.add(_sub_boxes(bx, 0.28, 0.5, 0.96, 0.0, 0.55), c, i, col[truck], False, MAT_PAINT)
+        b.add(_sub_boxes(bx, -0.5, 0.26, 1.0, 0.1, 1.0), c, i, 0.5 * col[truck] + 0.4, False, MAT_METAL)
+        b.add(_sub_boxes(bx, 0.28, 0.5, 0.96, 0.1, 0.55), c, i, col[truck], False, MAT_PAINT)
         b.add(_sub_boxes(bx, 0.28, 0.45, 0.9, 0.55, 0.8), c, i, glass, False, MAT_GLASS)
+        _add_vehicle_details(b, bx, c, i, wheel_x=0.36, lamp_z=0.14)
     ped = cls == 7
     if ped.any():
         bx, c, i = boxes[ped], cls[ped], inst[ped]
-        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.0, 0.86), c, i, col[ped], False, MAT_CLOTH)
+        trousers = (0.12 + 0.3 * _hash_unit(seed, i, 5)[:, None] * np.float32([1.0, 1.0, 1.3])).astype(np.float32)
+        b.add(_sub_boxes(bx, -0.4, 0.4, 0.8, 0.0, 0.48), c, i, trousers, False, MAT_CLOTH)
+        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.48, 0.86), c, i, col[ped], False, MAT_CLOTH)
         b.add(_sub_boxes(bx, -0.22, 0.22, 0.45, 0.86, 1.0), c, i, np.float32([0.80, 0.62, 0.50]), False, MAT_CLOTH)
-    rest = ~(car | bus | truck | ped)
+    rider = np.isin(cls, (2, 6))  # bicycle, motorcycle: frame + rider
+    if rider.any():
+        bx, c, i = boxes[rider], cls[rider], inst[rider]
+        b.add(_sub_boxes(bx, -0.5, 0.5, 0.5, 0.0, 0.55), c, i, col[rider], False, MAT_METAL)
+        b.add(_sub_boxes(bx, -0.2, 0.15, 1.0, 0.55, 0.9), c, i, 0.6 * col[rider] + 0.2, False, MAT_CLOTH)
+        b.add(_sub_boxes(bx, -0.12, 0.08, 0.5, 0.9, 1.0), c, i, np.float32([0.2, 0.2, 0.22]), False, MAT_PLASTIC)
+    rest = ~(car | bus | truck | ped | rider)
     if rest.any():
         b.add(boxes[rest], cls[rest], inst[rest], col[rest], False, MAT_PLASTIC)
 
@@ -219,7 +245,7 @@ def scene_primitives(scene: RenderScene, radius: float = DEFAULT_RADIUS) -> Prim
     if keep.any():
         tr = scene.trees[keep]
         idx = np.flatnonzero(keep)
-        x, y, zc, yaw, ln, w, h = tr.T
+        x, y, zc, yaw, _, _, h = tr.T
         bottom = zc - h / 2
         trunk_h = 0.45 * h
         trunk = np.stack([x, y, bottom + trunk_h / 2, yaw, np.full_like(x, 0.3), np.full_like(x, 0.3), trunk_h], -1)
@@ -278,7 +304,9 @@ def ground_triangles(scene: RenderScene, cell: float = 2.0) -> np.ndarray:
     far = GROUND_EXTENT
     if np.ndim(g.height) == 0:
         z = float(g.height)
-        q = np.array([[ex - far, ey - far, z], [ex + far, ey - far, z], [ex + far, ey + far, z], [ex - far, ey + far, z]])
+        q = np.array(
+            [[ex - far, ey - far, z], [ex + far, ey - far, z], [ex + far, ey + far, z], [ex - far, ey + far, z]]
+        )
         return np.stack([q[[0, 1, 2]], q[[0, 2, 3]]])
     hgt = np.asarray(g.height, np.float64)
     nx, ny = hgt.shape
@@ -320,7 +348,7 @@ class SceneMesh:
     """One frame's triangles, ready to ray cast.
 
     Attributes:
-        origin: `[3]` world position subtracted from every vertex (ego x, y; z = 0).
+        origin: `[3]` world position subtracted from every vertex (ego x, y rounded to whole metres; z = 0).
         triangles: `[F, 3, 3]` float32 local-frame triangles (primitives first, 12 per box, then ground).
         tri_prim: `[F]` int32 primitive index per triangle (-1: ground).
         normals: `[F, 3]` float32 unit face normals.
@@ -339,8 +367,20 @@ class SceneMesh:
 
         self._embree = rtcore_scene.EmbreeScene()
         TriangleMesh(self._embree, np.ascontiguousarray(self.triangles, dtype=np.float32))
+        # Per-triangle label tables with one extra entry at the end for misses (triangle index -1).
+        ground = self.tri_prim < 0
+        safe = np.where(ground, 0, self.tri_prim)
+        n_p = len(self.prims)
+        cls = self.prims.cls[safe] if n_p else np.zeros(len(safe), np.uint8)
+        inst = self.prims.instance[safe] if n_p else np.zeros(len(safe), np.int32)
+        self.tri_prim_ext = np.r_[self.tri_prim, -1].astype(np.int32)
+        self.tri_sem_ext = np.r_[np.where(ground, 0, cls), FREE].astype(np.uint8)
+        self.tri_inst_ext = np.r_[np.where(ground, -1, inst), -1].astype(np.int32)
+        self.tri_ground_ext = np.r_[ground, False]
 
-    def cast(self, origins: np.ndarray, directions: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def cast(
+        self, origins: np.ndarray, directions: np.ndarray, threads: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """First hits of rays (local frame).
 
         Args:
@@ -381,7 +421,7 @@ class SceneMesh:
 def build_mesh(scene: RenderScene, radius: float = DEFAULT_RADIUS) -> SceneMesh:
     """The frame's mesh: primitives within `radius` of the ego plus the ground. `scene` must be validated."""
     prims = scene_primitives(scene, radius)
-    origin = np.array([scene.ego_pose[0], scene.ego_pose[1], 0.0])
+    origin = np.array([round(scene.ego_pose[0]), round(scene.ego_pose[1]), 0.0])  # whole metres: texture-aligned
     box_tris = box_triangles(prims.boxes) if len(prims) else np.zeros((0, 3, 3))
     ground = ground_triangles(scene)
     tris = np.concatenate([box_tris, ground]) - origin
@@ -403,7 +443,7 @@ class Hits:
         semantic: `[N]` uint8 Occ3D class (17 free for misses).
         instance: `[N]` int32 (-1: none).
         paint: `[N]` uint8 ground paint at the hit (0 none, 1 white, 2 yellow; crosswalk stripes are white).
-        points: `[N, 3]` float64 local-frame hit points (undefined for misses).
+        points: `[N, 3]` float32 local-frame hit points (the ray origin for misses).
     """
 
     t: np.ndarray
@@ -416,35 +456,36 @@ class Hits:
     points: np.ndarray
 
 
-def label_hits(mesh: SceneMesh, scene: RenderScene, origins: np.ndarray, dirs: np.ndarray, t, tri) -> Hits:
-    """Semantic/instance/paint of cast rays; ground hits read the raster at the hit's xy."""
-    from carla_bridge.sensors.scene import FREE, GROUND_CLASSES, MARK_WHITE, TERRAIN
+_GROUND_LUT = np.full(256, 14, np.uint8)  # raster value → rendered ground class (unknown → terrain)
+_GROUND_LUT[[11, 12, 13, 14]] = [11, 12, 13, 14]
 
-    n = len(t)
-    hit = tri >= 0
-    prim = np.full(n, -1, np.int32)
-    prim[hit] = mesh.tri_prim[tri[hit]]
-    ground = hit & (prim < 0)
-    obj = prim >= 0
-    semantic = np.full(n, FREE, np.uint8)
-    instance = np.full(n, -1, np.int32)
-    semantic[obj] = mesh.prims.cls[prim[obj]]
-    instance[obj] = mesh.prims.instance[prim[obj]]
-    paint = np.zeros(n, np.uint8)
-    tt = np.where(hit, t, 0.0).astype(np.float64)
-    pts = np.asarray(origins, np.float64) + tt[:, None] * np.asarray(dirs, np.float64)
+
+def label_hits(mesh: SceneMesh, scene: RenderScene, origins: np.ndarray, dirs: np.ndarray, t, tri) -> Hits:
+    """Semantic/instance/paint of cast rays; ground hits read the raster at the hit's xy.
+
+    Args:
+        origins: `[n, 3]` (a broadcast view is fine) and dirs `[n, 3]` float32 local-frame rays.
+        t, tri: `mesh.cast` results.
+    """
+    from carla_bridge.sensors.scene import MARK_WHITE, TERRAIN
+
+    prim = np.take(mesh.tri_prim_ext, tri)
+    semantic = np.take(mesh.tri_sem_ext, tri)
+    instance = np.take(mesh.tri_inst_ext, tri)
+    ground = np.take(mesh.tri_ground_ext, tri)
+    paint = np.zeros(len(t), np.uint8)
+    tt = np.where(tri >= 0, t, np.float32(0.0))
+    pts = np.multiply(dirs, tt[:, None], dtype=np.float32)
+    pts += origins
     gi = np.flatnonzero(ground)
     if len(gi):
         g = scene.ground
-        xy = pts[gi, :2] + mesh.origin[:2]
+        xy = np.take(pts, gi, axis=0)[:, :2] + mesh.origin[:2]
         i, j, inside = g.to_patch(xy)
-        cls = g.classes[i, j]
-        cls = np.where(inside & np.isin(cls, GROUND_CLASSES), cls, TERRAIN).astype(np.uint8)
-        semantic[gi] = cls
-        p = np.zeros(len(gi), np.uint8)
+        flat = i * g.classes.shape[1] + j
+        semantic[gi] = np.where(inside, np.take(_GROUND_LUT, np.take(g.classes, flat)), TERRAIN)
         if g.markings is not None:
-            p = np.where(inside, g.markings[i, j], 0).astype(np.uint8)
+            paint[gi] = np.where(inside, np.take(g.markings, flat), 0)
         if g.crosswalk is not None:
-            p = np.where(inside & g.crosswalk[i, j], MARK_WHITE, p).astype(np.uint8)
-        paint[gi] = p
+            paint[gi[inside & np.take(g.crosswalk, flat)]] = MARK_WHITE
     return Hits(t, tri, prim, ground, semantic, instance, paint, pts)

@@ -126,8 +126,7 @@ class CameraRig:
 
     def intrinsics_np(self) -> np.ndarray:
         """`[V, 3, 3]` float64 intrinsics."""
-        data_scale = self.intrinsics.double().numpy()
-        return data_scale
+        return self.intrinsics.double().numpy()
 
     def cam_to_ego_np(self) -> np.ndarray:
         """`[V, 4, 4]` float64 camera → ego transforms (from the float64 calibration, not the float32 copy)."""
@@ -141,6 +140,11 @@ class CameraRig:
         """`[V, h, w, 3]` float32 ray directions in the **ego** frame, scaled so that their component along
         each camera's optical axis is 1 (a hit at ray parameter t has depth t along the camera z axis)."""
         return _camera_rays(self.width, self.height, self.intrinsics_np().tobytes(), self.cam_to_ego_np().tobytes())
+
+    def ray_norms_and_elevation(self) -> tuple[np.ndarray, np.ndarray]:
+        """`([V·h·w], [V·h·w])` float32 length of each `camera_rays()` direction and the sine of its elevation
+        above the ego's xy plane (both unchanged by the ego's yaw)."""
+        return _ray_stats(self.width, self.height, self.intrinsics_np().tobytes(), self.cam_to_ego_np().tobytes())
 
     def project(self, points_ego: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Project ego-frame points `[P, 3]` into every camera.
@@ -174,3 +178,13 @@ def _camera_rays(width: int, height: int, intr_bytes: bytes, c2e_bytes: bytes) -
         out[i] = d @ t[:3, :3].T
     out.setflags(write=False)
     return out
+
+
+@lru_cache(maxsize=8)
+def _ray_stats(width: int, height: int, intr_bytes: bytes, c2e_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
+    rays = _camera_rays(width, height, intr_bytes, c2e_bytes).reshape(-1, 3)
+    norm = np.linalg.norm(rays, axis=1).astype(np.float32)
+    sin_el = (rays[:, 2] / norm).astype(np.float32)
+    norm.setflags(write=False)
+    sin_el.setflags(write=False)
+    return norm, sin_el

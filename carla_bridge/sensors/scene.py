@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Occ3D ids used by the renderer (kept here so the sensors do not depend on the class table's module).
-OTHERS, PEDESTRIAN, DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN, MANMADE, VEGETATION, FREE = 0, 7, 11, 12, 13, 14, 15, 16, 17
+OTHERS, PEDESTRIAN, DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN, MANMADE, VEGETATION, FREE = (
+    0,
+    7,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    17,
+)
 GROUND_CLASSES = (DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN)
 
 # Traffic-light states (`RenderScene.light_state`).

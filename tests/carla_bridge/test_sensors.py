@@ -27,7 +27,9 @@ AGENTS = [(4, 4.5, 1.9, 1.6), (7, 0.6, 0.6, 1.8), (3, 10.0, 2.6, 3.2), (10, 7.5,
 
 def to_world(local_xy: np.ndarray) -> np.ndarray:
     c, s = math.cos(EGO[3]), math.sin(EGO[3])
-    return np.stack([EGO[0] + c * local_xy[:, 0] - s * local_xy[:, 1], EGO[1] + s * local_xy[:, 0] + c * local_xy[:, 1]], 1)
+    return np.stack(
+        [EGO[0] + c * local_xy[:, 0] - s * local_xy[:, 1], EGO[1] + s * local_xy[:, 0] + c * local_xy[:, 1]], 1
+    )
 
 
 def world_to_ego(p: np.ndarray) -> np.ndarray:
@@ -102,7 +104,9 @@ def test_rig_matches_real_n015_calibration():
         np.testing.assert_allclose(full.cam_to_ego_np()[v], ref, atol=1e-9)
         np.testing.assert_allclose(full.cam_to_ego[v].numpy(), ref, atol=1e-6)
         np.testing.assert_allclose(full.intrinsics[v].numpy(), np.array(rec["camera_intrinsic"]), rtol=1e-6)
-        np.testing.assert_allclose(small.intrinsics[v].numpy()[:2], np.array(rec["camera_intrinsic"])[:2] / 4, rtol=1e-6)
+        np.testing.assert_allclose(
+            small.intrinsics[v].numpy()[:2], np.array(rec["camera_intrinsic"])[:2] / 4, rtol=1e-6
+        )
         np.testing.assert_array_equal(full.cam_rotation[v], rec["rotation"])
     lid = Quaternion(data["LIDAR_TOP"]["rotation"]).transformation_matrix
     lid[:3, 3] = data["LIDAR_TOP"]["translation"]
@@ -194,7 +198,12 @@ def test_traffic_light_head_lit_in_its_state_colour(rig, state, rgb_sign):
     yaw = EGO[3] + np.pi
     lights = np.c_[xy, np.full(2, GROUND_Z), [yaw, yaw + np.pi], np.full(2, 4.5)]
     scene = ring_scene(lights, [state, state], with_static=False)
-    scene.boxes, scene.occ_class, scene.color, scene.instance_id = scene.boxes[:0], scene.occ_class[:0], scene.color[:0], scene.instance_id[:0]
+    scene.boxes, scene.occ_class, scene.color, scene.instance_id = (
+        scene.boxes[:0],
+        scene.occ_class[:0],
+        scene.color[:0],
+        scene.instance_id[:0],
+    )
     fr = render_cameras(scene, rig)
     img = fr.rgb[0].astype(int)
     # Lamp centres: 0.44 m in front of the pole, ±0.34 m above/below the head centre.
@@ -205,7 +214,7 @@ def test_traffic_light_head_lit_in_its_state_colour(rig, state, rgb_sign):
         uv, depth = rig.project(world_to_ego(p))
         col, row = np.round(uv[0, 0]).astype(int)
         assert depth[0, 0] > 0 and 0 <= col < rig.width and 0 <= row < rig.height
-        r, g, b = img[row, col]
+        r, g, _ = img[row, col]
         lit = (r - g) * rgb_sign[0] > 120 if state == 0 else (g - r) * rgb_sign[1] > 120
         assert lit == visible, (k, img[row, col])
         assert fr.semantic[0, row, col] == 15
@@ -215,7 +224,7 @@ def test_traffic_light_head_lit_in_its_state_colour(rig, state, rgb_sign):
 
 
 def test_appearance_by_class(frame):
-    scene, fr = frame
+    _, fr = frame
     rgb = fr.rgb.astype(float)
     mean = {c: rgb[fr.semantic == c].mean(0) for c in (11, 13, 14, 17)}
     assert mean[13].mean() > mean[11].mean() + 40  # sidewalk lighter than asphalt

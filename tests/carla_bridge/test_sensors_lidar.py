@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 from test_sensors import EGO, GROUND_Z, ring_scene
 
-from carla_bridge.sensors import CameraRig, GroundPatch, RenderScene, beam_elevations, build_mesh, render_cameras, render_lidar
+from carla_bridge.sensors import (
+    CameraRig,
+    GroundPatch,
+    RenderScene,
+    beam_elevations,
+    build_mesh,
+    render_cameras,
+    render_lidar,
+)
 
 
 @pytest.fixture(scope="module")

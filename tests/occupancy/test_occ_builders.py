@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import shapely
@@ -10,6 +12,7 @@ import torch
 import occupancy.builders as builders
 from agents.ego import EGO
 from occupancy.builders import (
+    boxes_to_frame,
     compose_labels,
     ego_mask,
     ground_layer_index,
@@ -166,3 +169,31 @@ def test_compose_labels_orders_layers_and_clears_ego():
     assert xs.min() >= EGO.rear_axle_to_center - EGO.length / 2 and xs.max() <= EGO.rear_axle_to_center + EGO.length / 2
     plain = compose_labels(g, ground, 0.0, torch.tensor([car, on_ego]), torch.tensor([4, 1]), ego=None)
     assert (plain == 1).sum() > 0
+
+
+def test_boxes_to_frame_matches_voxelizing_in_world():
+    world = torch.tensor([[105.0, 52.0, 10.8, 2.0, 4.5, 1.9, 1.6], [90.0, 40.0, 11.0, -3.0, 2.0, 1.0, 1.0]])
+    ego_pose = torch.tensor([100.0, 50.0, 10.0, 0.5])  # x, y, z (ground), yaw
+    local = boxes_to_frame(world, ego_pose)
+    c, s = math.cos(0.5), math.sin(0.5)
+    dx, dy = 5.0, 2.0
+    torch.testing.assert_close(local[0, :2], torch.tensor([c * dx + s * dy, -s * dx + c * dy]))
+    assert local[0, 2].item() == pytest.approx(0.8) and local[0, 3].item() == pytest.approx(1.5)
+    assert local[1, 3].item() == pytest.approx(-3.5 + 2 * math.pi)  # wrapped to (-π, π]
+    torch.testing.assert_close(local[:, 4:], world[:, 4:])
+    # each voxel centre, mapped back to the world, lies in the world box (brute force with numpy)
+    lab = voxelize_box_index(SMALL, local).numpy()
+    cen = _centres(SMALL)
+    wx = 100.0 + c * cen[..., 0] - s * cen[..., 1]
+    wy = 50.0 + s * cen[..., 0] + c * cen[..., 1]
+    wz = 10.0 + cen[..., 2]
+    in_world = np.full(SMALL.shape, -1)
+    for i, (x, y, z, yaw, length, width, height) in enumerate(world.double().numpy()):
+        u = np.cos(yaw) * (wx - x) + np.sin(yaw) * (wy - y)
+        v = -np.sin(yaw) * (wx - x) + np.cos(yaw) * (wy - y)
+        inside = (np.abs(u) <= length / 2) & (np.abs(v) <= width / 2) & (np.abs(wz - z) <= height / 2)
+        in_world[inside] = i
+    assert (lab >= 0).sum() > 20
+    np.testing.assert_array_equal(lab, in_world)
+    with pytest.raises(ValueError, match="frame_pose"):
+        boxes_to_frame(world, torch.zeros(2))

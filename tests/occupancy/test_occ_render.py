@@ -48,7 +48,7 @@ def _pixel(fig, ax, x, y):
     fig.canvas.draw()
     buf = np.asarray(fig.canvas.buffer_rgba())[..., :3]
     u, v = ax.transData.transform((y, x))
-    return buf[buf.shape[0] - 1 - int(round(v)), int(round(u))]
+    return buf[buf.shape[0] - 1 - int(np.rint(v)), int(np.rint(u))]
 
 
 def test_figure_places_ego_frame_points_correctly(tmp_path):
@@ -62,11 +62,11 @@ def test_figure_places_ego_frame_points_correctly(tmp_path):
     rng = np.random.default_rng(0)
     t = np.linspace(0.5, 3.0, 6)
     plans = np.stack([np.stack([5 * t, k * 0.3 * t, np.full(6, 0.1 * k)], -1) for k in range(-3, 4)])
-    path = render_bev(
+    fig = render_bev(
         sem,
         G,
         boxes=np.array([[25.0, 15.0, 0.0, 10.0, 10.0], [10.0, -3.0, 0.5, 4.5, 1.9]]),
-        trajectories=rng.normal(size=(2, 6, 2)).cumsum(1) + [10.0, -3.0],
+        trajectories=rng.normal(size=(2, 6, 2)).cumsum(1) + np.array([10.0, -3.0]),
         plans=plans,
         scores=np.linspace(0, 1, 7),
         best=3,
@@ -75,5 +75,5 @@ def test_figure_places_ego_frame_points_correctly(tmp_path):
     )
     png = iio.imread(tmp_path / "out" / "bev.png")
     assert png.ndim == 3 and png.shape[0] > 200 and png.shape[1] > 200
-    assert path is not None
+    assert len(fig.axes) == 2  # the BEV and the score colour bar
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bev.png"]

@@ -1,0 +1,140 @@
+"""Counterfactual branches: from a keyframe, drive K alternative ego plans with reactive traffic.
+
+The plans are built along the ego's route centreline in the t0 ego frame from a speed profile and
+a lateral-offset profile per kind (`config.BRANCH_KINDS`): `keep` (hold speed), `brake` (−6 m/s²
+to a stop), `slow` (−2 m/s²), `accelerate` (+2 m/s²), `left_offset`/`right_offset` (±3.5 m over
+3 s, a lane change), `swerve_left`/`swerve_right` (±3.5 m within 1 s, then held: unsafe). The
+simulator branches its state into K worlds, a plan-tracking controller drives each world's ego,
+and every 0.5 s the ego pose, the agents and the Occ3D semantics (in the t0 ego frame) are kept.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from occupancy.builders import compose_labels, paint_boxes
+from occupancy.classes import agent_class_to_occ3d_lut
+from occupancy.grid import GridSpec
+
+HORIZON_STEPS = 6
+STEP_SECONDS = 0.5
+LANE_OFFSET = 3.5  # [m]
+
+
+def speed_profile(kind: str, v0: float, t: np.ndarray) -> np.ndarray:
+    """Arc length `[T]` travelled at times `t` [s] for a plan kind, from speed `v0` [m/s]."""
+    accel = {"brake": -6.0, "slow": -2.0, "accelerate": 2.0}.get(kind, 0.0)
+    v_max = 15.0
+    if accel < 0:
+        t_stop = v0 / -accel if v0 > 0 else 0.0
+        tt = np.minimum(t, t_stop)
+        return v0 * tt + 0.5 * accel * tt**2
+    if accel > 0:
+        t_sat = max(0.0, (v_max - v0) / accel)
+        tt = np.minimum(t, t_sat)
+        return v0 * tt + 0.5 * accel * tt**2 + np.maximum(t - t_sat, 0.0) * max(v0, v_max)
+    return v0 * t
+
+
+def lateral_profile(kind: str, t: np.ndarray) -> np.ndarray:
+    """Lateral offset `[T]` [m] (left positive) at times `t` for a plan kind (smoothstep ramps)."""
+    sign = 1.0 if kind.endswith("left") or kind == "left_offset" else -1.0
+    if kind in ("left_offset", "right_offset"):
+        u = np.clip(t / 3.0, 0.0, 1.0)
+    elif kind in ("swerve_left", "swerve_right"):
+        u = np.clip(t / 1.0, 0.0, 1.0)
+    else:
+        return np.zeros_like(t)
+    return sign * LANE_OFFSET * (3 * u**2 - 2 * u**3)
+
+
+def route_frame_path(route_xy: np.ndarray, ego: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The route ahead of the ego in its frame: points `[P, 2]` starting at the ego's projection and
+    their arc length `[P]` (extended straight when the route ends)."""
+    c, s = math.cos(ego[3]), math.sin(ego[3])
+    d = np.asarray(route_xy, dtype=np.float64) - ego[:2]
+    local = np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], axis=1)
+    i0 = int(np.argmin(np.linalg.norm(local, axis=1)))
+    path = local[i0:]
+    if len(path) < 2:
+        path = np.array([[0.0, 0.0], [1.0, 0.0]])
+    seg = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    tail = path[-1] - path[-2]
+    tail = tail / max(np.linalg.norm(tail), 1e-6)
+    ext = path[-1] + tail * np.arange(1, 201)[:, None] * 1.0
+    path = np.concatenate([path, ext])
+    arc = np.concatenate([arc, arc[-1] + np.arange(1, 201) * 1.0])
+    return path, arc
+
+
+def branch_plans(kinds: list[str], route_xy: np.ndarray, ego: np.ndarray, speed: float) -> np.ndarray:
+    """`[K, T, 3]` float32 plans (x, y, yaw) of the rear axle at t = 0.5·(1..T) s in the ego frame."""
+    path, arc = route_frame_path(route_xy, ego)
+    fine_t = np.linspace(0.0, HORIZON_STEPS * STEP_SECONDS, HORIZON_STEPS * 10 + 1)
+    out = np.zeros((len(kinds), HORIZON_STEPS, 3), dtype=np.float32)
+    for k, kind in enumerate(kinds):
+        s = speed_profile(kind, max(speed, 0.0), fine_t)
+        px, py = np.interp(s, arc, path[:, 0]), np.interp(s, arc, path[:, 1])
+        ds = 0.5
+        tx = np.interp(s + ds, arc, path[:, 0]) - np.interp(np.maximum(s - ds, 0), arc, path[:, 0])
+        ty = np.interp(s + ds, arc, path[:, 1]) - np.interp(np.maximum(s - ds, 0), arc, path[:, 1])
+        heading = np.arctan2(ty, tx)
+        lat = lateral_profile(kind, fine_t)
+        x = px - np.sin(heading) * lat
+        y = py + np.cos(heading) * lat
+        dx, dy = np.gradient(x), np.gradient(y)
+        moving = np.hypot(dx, dy) > 1e-4
+        yaw = np.where(moving, np.arctan2(dy, dx), heading)
+        idx = np.arange(1, HORIZON_STEPS + 1) * 10
+        out[k, :, 0], out[k, :, 1], out[k, :, 2] = x[idx], y[idx], yaw[idx]
+    return out
+
+
+def static_base(
+    grid: GridSpec, ground: np.ndarray, structures: np.ndarray, structure_labels: np.ndarray
+) -> torch.Tensor:
+    """`[X, Y, Z]` uint8 ground and static structures in a fixed (t0 ego) frame (no agents, no ego)."""
+    return compose_labels(
+        grid,
+        ground_classes=torch.from_numpy(ground),
+        ground_z=0.0,
+        structures=torch.from_numpy(np.asarray(structures, dtype=np.float32).reshape(-1, 7)),
+        structure_labels=torch.from_numpy(np.asarray(structure_labels, dtype=np.int64)),
+        ego=None,
+    )
+
+
+def semantics_in_frame(
+    grid: GridSpec, base: torch.Tensor, agent_boxes: np.ndarray, agent_cls: np.ndarray
+) -> np.ndarray:
+    """`[X, Y, Z]` uint8 Occ3D semantics: the static `base` with the agents painted over it.
+
+    Args:
+        base: from `static_base` (same frame).
+        agent_boxes: `[M, 7]` (x, y, z, yaw, l, w, h) in that frame; agent_cls `[M]` `AgentClass`.
+    """
+    boxes = np.asarray(agent_boxes, dtype=np.float32).reshape(-1, 7)
+    reach = math.hypot(*(max(abs(grid.lower[i]), abs(grid.upper[i])) for i in range(2)))
+    near = np.hypot(boxes[:, 0], boxes[:, 1]) - 0.5 * np.hypot(boxes[:, 4], boxes[:, 5]) <= reach
+    if not near.any():
+        return base.numpy().copy()
+    labels = agent_class_to_occ3d_lut()[np.asarray(agent_cls, dtype=np.int64)[near]]
+    return paint_boxes(base, grid, torch.from_numpy(boxes[near]), torch.from_numpy(labels)).numpy()
+
+
+def pair_divergence(agent_pose: np.ndarray, agent_valid: np.ndarray, threshold: float = 0.5) -> tuple[int, int]:
+    """(pairs, pairs where some agent's future differs by more than `threshold` m) over the K
+    branches of one branch point. `agent_pose [K, A, T, 3]`, `agent_valid [K, A, T]`."""
+    k = agent_pose.shape[0]
+    pairs = differ = 0
+    for i in range(k):
+        for j in range(i + 1, k):
+            both = agent_valid[i] & agent_valid[j]
+            dist = np.linalg.norm(agent_pose[i, ..., :2] - agent_pose[j, ..., :2], axis=-1)
+            pairs += 1
+            differ += int(bool((both & (dist > threshold)).any()))
+    return pairs, differ

@@ -1,0 +1,214 @@
+"""`drivewm demo`: the main job end to end on the embedded default (the README's first command).
+
+Each step is an ordinary `drivewm` command a user could run by hand; the demo runs them in order as
+subprocesses, shows which step is running (each step shows its own progress bar), and records a
+step as finished in `<out>/steps.json` only after it exits cleanly. Rerunning skips finished steps
+whose command line is unchanged, so an interrupted demo resumes where it stopped. At the end
+`<out>/index.html` links every report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from drivewm.cli import UserError
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pipeline step: a name, the `drivewm` arguments, and the report it produces (if any)."""
+
+    name: str
+    args: tuple[str, ...]
+    report: str | None = None
+
+
+def pipeline(out: Path, quick: bool) -> list[Step]:
+    """The demo's steps. `quick` shrinks every size (used by the tests)."""
+    data, version = out / "data", "v1.0-sim-demo"
+    ckpt = out / "train" / "last.ckpt"
+    scenes, seconds, epochs = ("2", "8", "1") if quick else ("8", "20", "4")
+    steps = [
+        Step(
+            "generate dataset",
+            (
+                "data",
+                "generate",
+                "--towns",
+                "Town01,Town02",
+                "--val-towns",
+                "Town02",
+                "--scenes",
+                scenes,
+                "--scene-seconds",
+                seconds,
+                "--branches",
+                "4",
+                "--resolution",
+                "160x90" if quick else "400x225",
+                "--out",
+                str(data),
+                "--version",
+                version,
+                "--seed",
+                "0",
+            ),
+        ),
+        Step("check dataset", ("data", "check", str(data), "--version", version)),
+        Step(
+            "train tiny model",
+            (
+                "fit",
+                "-c",
+                "configs/tiny.yaml",
+                "--data.dataroot",
+                str(data),
+                "--data.version",
+                version,
+                "--trainer.max_epochs",
+                epochs,
+                "--trainer.default_root_dir",
+                str(out / "train"),
+            ),
+        ),
+        Step(
+            "open-loop report",
+            (
+                "eval",
+                "open-loop",
+                "--ckpt",
+                str(ckpt),
+                "--dataroot",
+                str(data),
+                "--version",
+                version,
+                "--split",
+                "val",
+                "--out",
+                str(out / "open-loop"),
+            ),
+            report="open-loop/report.html",
+        ),
+        Step(
+            "action-relevance report",
+            (
+                "eval",
+                "relevance",
+                "--model",
+                "drivewm,cv-gt,empty,oracle",
+                "--ckpt",
+                str(ckpt),
+                "--towns",
+                "Town03",
+                "--scenes",
+                "2" if quick else "6",
+                "--plans",
+                "16",
+                "--out",
+                str(out / "relevance"),
+            ),
+            report="relevance/report.html",
+        ),
+    ]
+    for agent in ("autopilot", "cv-gt", "drivewm"):
+        steps.append(
+            Step(
+                f"closed loop: {agent}",
+                (
+                    "eval",
+                    "closed-loop",
+                    "--agent",
+                    agent,
+                    *(("--ckpt", str(ckpt)) if agent == "drivewm" else ()),
+                    "--routes",
+                    "routes_devtest.xml",
+                    "--route-ids",
+                    "0,1" if quick else "0,1,2,3",
+                    "--max-route-length",
+                    "150" if quick else "300",
+                    "--seeds",
+                    "1" if quick else "2",
+                    "--backend",
+                    "lite",
+                    "--out",
+                    str(out / "closed-loop"),
+                ),
+                report="closed-loop/report.html",
+            )
+        )
+    return steps
+
+
+def _load_done(path: Path) -> dict[str, list[str]]:
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}
+
+
+def _save_done(path: Path, done: dict[str, list[str]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(done, indent=1))
+    os.replace(tmp, path)
+
+
+def write_index(out: Path, steps: list[Step], timings: dict[str, float]) -> Path:
+    """`<out>/index.html` linking every report that exists."""
+    rows = []
+    for step in steps:
+        link = ""
+        if step.report and (out / step.report).exists():
+            link = f'<a href="{html.escape(step.report)}">{html.escape(step.report)}</a>'
+        t = f"{timings[step.name]:.0f} s" if step.name in timings else "reused"
+        rows.append(f"<tr><td>{html.escape(step.name)}</td><td>{t}</td><td>{link}</td></tr>")
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>drivewm demo</title>"
+        "<h1>drivewm demo</h1><table border=1 cellpadding=4><tr><th>step</th><th>time</th><th>report</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    path = out / "index.html"
+    path.write_text(page)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    steps = pipeline(out, args.quick)
+    done_path = out / "steps.json"
+    done = _load_done(done_path)
+    timings: dict[str, float] = {}
+    for i, step in enumerate(steps, 1):
+        if done.get(step.name) == list(step.args):
+            print(f"[{i}/{len(steps)}] {step.name}: finished earlier, reused", flush=True)
+            continue
+        cmd = [sys.executable, "-m", "drivewm.cli", *step.args]
+        print(f"[{i}/{len(steps)}] {step.name}: drivewm {shlex.join(step.args)}", flush=True)
+        t0 = time.perf_counter()
+        if subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2]).returncode != 0:
+            raise UserError(f"step '{step.name}' failed; fix the cause and rerun — finished steps are reused")
+        timings[step.name] = time.perf_counter() - t0
+        done[step.name] = list(step.args)
+        _save_done(done_path, done)
+    index = write_index(out, steps, timings)
+    print(f"demo finished: {index}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run the whole pipeline on the embedded default (the README's main command)")
+    p.add_argument("--out", default="runs/demo", help="output folder (reruns reuse finished steps)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes everywhere (minutes; used by the tests)")
+    p.set_defaults(func=run)
