@@ -18,7 +18,7 @@ demo: venv
 	$(BIN)/drivewm demo --out runs/demo
 
 test: venv
-	$(BIN)/python -m pytest -n 2 -q tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -q tests
 
 lint: venv
 	$(BIN)/ruff check .

@@ -6,7 +6,8 @@ own x (length) and y (width) [m]. Everything is batched torch with no Python loo
 Overlap follows the separating axis theorem for two rectangles: they are disjoint iff the
 projections on one of the four box axes are disjoint. Touching boxes (a shared edge or corner)
 count as overlapping; so do boxes whose gap is below floating-point rounding of the inputs
-(`4·eps(dtype)` times the coordinates' magnitude), which keeps exact touching cases stable.
+(`4·eps(dtype)·(Σ|a| + Σ|b|)`, the sums over each box's five numbers), which keeps exact touching
+cases stable (about 2e-5 m for float32 boxes 10 m from the origin).
 """
 
 from __future__ import annotations
@@ -82,10 +83,10 @@ def _overlap(a: Tensor, b: Tensor) -> Tensor:
     xa, ya, xb, yb = a[..., 0], a[..., 1], b[..., 0], b[..., 1]
     hla, hwa = 0.5 * a[..., 3], 0.5 * a[..., 4]
     hlb, hwb = 0.5 * b[..., 3], 0.5 * b[..., 4]
-    eps = torch.finfo(a.dtype).eps * _ROUNDING_ULPS
+    eps = torch.finfo(torch.promote_types(a.dtype, b.dtype)).eps * _ROUNDING_ULPS
     cos_d = torch.mul(ca, cb).addcmul_(sa, sb).abs_()  # |cos(yaw_b - yaw_a)|
     sin_d = torch.mul(ca, sb).addcmul_(sa, cb, value=-1.0).abs_()  # |sin(yaw_b - yaw_a)|
-    tol = torch.add(eps * (xa.abs() + ya.abs() + hla + hwa), eps * (xb.abs() + yb.abs() + hlb + hwb))
+    tol = torch.add(a.abs().sum(-1), b.abs().sum(-1)).mul_(eps)
 
     def gap(k: Tensor, u: Tensor, v: Tensor, px: Tensor, py: Tensor, own: Tensor, e_cos: Tensor, e_sin: Tensor):
         # |(p - centre)·(u, v)| - own - e_cos |cos Δ| - e_sin |sin Δ|, with k = centre·(u, v)
@@ -96,6 +97,42 @@ def _overlap(a: Tensor, b: Tensor) -> Tensor:
     g = torch.maximum(g, gap(ya * ca - xa * sa, -sa, ca, xb, yb, hwa, hwb, hlb), out=g)  # a's y axis
     g = torch.maximum(g, gap(xb * cb + yb * sb, cb, sb, xa, ya, hlb, hla, hwa), out=g)  # b's x axis
     g = torch.maximum(g, gap(yb * cb - xb * sb, -sb, cb, xa, ya, hwb, hwa, hla), out=g)  # b's y axis
+    return g <= tol
+
+
+def _overlap_all_pairs(a: Tensor, b: Tensor) -> Tensor:
+    """SAT overlap of all pairs `a[..., N, 5]` × `b[..., M, 5]` → `[..., N, M]` bool.
+
+    Same test as `_overlap`, but the pairwise projections and relative rotations are small matmuls
+    (`[N, 3] @ [3, M]`), and every pairwise tensor is a contiguous `[..., N, M]`: about 20 full-size
+    ops instead of 35.
+    """
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    a, b = a.to(dtype), b.to(dtype)
+    xa, ya, ta, la, wa = a.unbind(-1)  # [..., N]
+    xb, yb, tb, lb, wb = b.unbind(-1)  # [..., M]
+    ca, sa, cb, sb = torch.cos(ta), torch.sin(ta), torch.cos(tb), torch.sin(tb)
+    hla, hwa = (0.5 * la).unsqueeze(-1), (0.5 * wa).unsqueeze(-1)  # [..., N, 1]
+    hlb, hwb = (0.5 * lb).unsqueeze(-2), (0.5 * wb).unsqueeze(-2)  # [..., 1, M]
+    st, mm = torch.stack, torch.matmul
+    csa = st([ca, sa], -1)  # [..., N, 2]
+    cos_d = mm(csa, st([cb, sb], -2)).abs_()  # |cos(yaw_b - yaw_a)|, [..., N, M]
+    sin_d = mm(csa, st([sb, -cb], -2)).abs_()  # |sin(yaw_b - yaw_a)|
+    pa = st([xa, ya, torch.ones_like(xa)], -1)  # [..., N, 3] homogeneous centres
+    pb = st([xb, yb, torch.ones_like(xb)], -2)  # [..., 3, M]
+
+    def gap(proj: Tensor, own: Tensor, e_cos: Tensor, e_sin: Tensor) -> Tensor:
+        # |centre offset · axis| - own half extent - the other box's projected half extent
+        return proj.abs_().addcmul_(cos_d, e_cos, value=-1.0).addcmul_(sin_d, e_sin, value=-1.0).sub_(own)
+
+    k1a, k2a = torch.addcmul(xa * ca, ya, sa), torch.addcmul(ya * ca, xa, sa, value=-1.0)  # a's centre in a's axes
+    k1b, k2b = torch.addcmul(xb * cb, yb, sb), torch.addcmul(yb * cb, xb, sb, value=-1.0)
+    g = gap(mm(st([ca, sa, -k1a], -1), pb), hla, hlb, hwb)  # a's x axis
+    torch.maximum(g, gap(mm(st([-sa, ca, -k2a], -1), pb), hwa, hwb, hlb), out=g)  # a's y axis
+    torch.maximum(g, gap(mm(pa, st([cb, sb, -k1b], -2)), hlb, hla, hwa), out=g)  # b's x axis
+    torch.maximum(g, gap(mm(pa, st([-sb, cb, -k2b], -2)), hwb, hwa, hla), out=g)  # b's y axis
+    eps = torch.finfo(a.dtype).eps * _ROUNDING_ULPS
+    tol = torch.add(a.abs().sum(-1).unsqueeze(-1), b.abs().sum(-1).unsqueeze(-2)).mul_(eps)
     return g <= tol
 
 
@@ -111,7 +148,7 @@ def boxes_overlap(a: Tensor, b: Tensor) -> Tensor:
     """
     _check_boxes(a, "a", min_dim=2)
     _check_boxes(b, "b", min_dim=2)
-    return _overlap(a[..., :, None, :], b[..., None, :, :])
+    return _overlap_all_pairs(a, b)
 
 
 def boxes_overlap_paired(a: Tensor, b: Tensor) -> Tensor:
@@ -159,8 +196,7 @@ def box_distance(a: Tensor, b: Tensor) -> Tensor:
     d_ab = _points_to_segments(pa, pb, eb)  # [..., N, M, 4, 4]
     d_ba = _points_to_segments(pb, pa, ea)  # [..., N, M, 4, 4]
     d = torch.minimum(d_ab.amin(dim=(-2, -1)), d_ba.amin(dim=(-2, -1)))  # [..., N, M]
-    overlap = _overlap(a[..., :, None, :], b[..., None, :, :])
-    return torch.where(overlap, torch.zeros_like(d), d)
+    return torch.where(_overlap_all_pairs(a, b), torch.zeros_like(d), d)
 
 
 def ego_boxes(poses: Tensor, ego: EgoVehicle = EGO) -> Tensor:

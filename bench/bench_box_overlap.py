@@ -7,13 +7,15 @@ first operand (its fastest mode). Two layouts: "dense" (boxes of all headings pa
 20 m, a few % of pairs overlap) and "scene" (128 ego boxes along candidate plans vs 256 agents in an
 80 m × 80 m scene, like the planner's collision check; shapely's envelope test rejects most pairs).
 
-Run: `python bench/bench_box_overlap.py [--repeats 30] [--threads 2]`. Prints median times and ratios.
+Run: `python bench/bench_box_overlap.py [--repeats 30] [--threads 1]`. Prints median wall-clock and
+process-CPU times and their ratios (on a busy machine trust the CPU-time rows with `--threads 1`).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import time
 
@@ -24,14 +26,17 @@ import torch
 from agents.boxes import box_corners, boxes_overlap, ego_boxes
 
 
-def _median_ms(fn, repeats: int) -> float:
+def _median_ms(fn, repeats: int) -> tuple[float, float]:
+    """Median (wall, process-CPU) time of `fn` [ms]. CPU time is robust to other processes on a busy
+    machine (with one torch thread and single-threaded shapely both measure the same work)."""
     fn()  # warm-up
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    return 1e3 * float(np.median(wall)), 1e3 * float(np.median(cpu))
 
 
 def _dense(rng: np.random.Generator, n: int) -> torch.Tensor:
@@ -83,17 +88,19 @@ def run(repeats: int) -> list[dict]:
         t_ours = _median_ms(lambda a=a, b=b: boxes_overlap(a, b), repeats * 3)
         t_plain = _median_ms(lambda pa=pa, pb=pb: shapely.intersects(pa[:, None], pb[None, :]), repeats)
         t_prep = _median_ms(lambda pa=pa_prep, pb=pb: shapely.intersects(pa[:, None], pb[None, :]), repeats)
-        rows.append(
-            {
-                "layout": name,
-                "overlap_fraction": float(ref.mean()),
-                "torch_ms": t_ours,
-                "shapely_ms": t_plain,
-                "shapely_prepared_ms": t_prep,
-                "ratio": t_plain / t_ours,
-                "ratio_prepared": t_prep / t_ours,
-            }
-        )
+        for clock, i in (("wall", 0), ("cpu", 1)):
+            rows.append(
+                {
+                    "layout": name,
+                    "clock": clock,
+                    "overlap_fraction": float(ref.mean()),
+                    "torch_ms": t_ours[i],
+                    "shapely_ms": t_plain[i],
+                    "shapely_prepared_ms": t_prep[i],
+                    "ratio": t_plain[i] / t_ours[i],
+                    "ratio_prepared": t_prep[i] / t_ours[i],
+                }
+            )
     return rows
 
 
@@ -107,14 +114,14 @@ def main() -> None:
     print(
         f"box overlap, 128 x 256 boxes (32768 pairs), float32 torch {torch.__version__} "
         f"({torch.get_num_threads()} threads) vs shapely {shapely.__version__} (GEOS {shapely.geos_version_string}), "
-        f"{platform.processor() or platform.machine()}"
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
-    head = ("layout", "overlap", "torch ms", "shapely ms", "ratio", "prepared ms", "ratio")
-    print("{:8s} {:>8s} {:>9s} {:>11s} {:>7s} {:>12s} {:>7s}".format(*head))
+    head = ("layout", "clock", "overlap", "torch ms", "shapely ms", "ratio", "prepared ms", "ratio")
+    print("{:8s} {:5s} {:>8s} {:>9s} {:>11s} {:>7s} {:>12s} {:>7s}".format(*head))
     for r in run(args.repeats):
         print(
-            f"{r['layout']:8s} {r['overlap_fraction']:8.3f} {r['torch_ms']:9.3f} {r['shapely_ms']:11.3f} "
-            f"{r['ratio']:6.1f}x {r['shapely_prepared_ms']:12.3f} {r['ratio_prepared']:6.1f}x"
+            f"{r['layout']:8s} {r['clock']:5s} {r['overlap_fraction']:8.3f} {r['torch_ms']:9.3f} "
+            f"{r['shapely_ms']:11.3f} {r['ratio']:6.1f}x {r['shapely_prepared_ms']:12.3f} {r['ratio_prepared']:6.1f}x"
         )
 
 

@@ -20,7 +20,7 @@ from torch import Tensor
 from agents import EGO, Control
 from agents.idm import IDMParams, idm_acceleration
 from agents.se2 import se2_relative
-from carla_bridge.lite.vehicles import point_box_distance_paired
+from carla_bridge.lite.geometry import point_box_distance_paired
 from carla_bridge.lite.world import FRONT, LiteWorld
 from planner import HORIZON_STEPS, STEP_SECONDS, LightState
 from planner.controller import ControllerParams, track_plans
@@ -70,8 +70,13 @@ class Autopilot:
     def reset(self) -> None:
         self.integral = None
 
-    def plan(self, world: LiteWorld) -> Tensor:
-        """`[W, T, 3]` plans (rear axle, current ego frame, t = 0.5…3 s)."""
+    def plan(self, world: LiteWorld, blind: Tensor | None = None) -> Tensor:
+        """`[W, T, 3]` plans (rear axle, current ego frame, t = 0.5…3 s).
+
+        Args:
+            world: the lite world (all W copies are planned at once).
+            blind: optional `[W]` bool: worlds driven blind (default: `params.blind` everywhere).
+        """
         p = self.params
         K, step = p.lookahead_points, p.lookahead_step
         pxy, pyaw, limit, valid = world.route_ahead(K, step, start=FRONT)
@@ -87,7 +92,10 @@ class Autopilot:
         remaining = world.route.length - (world.state["progress"] + FRONT)
         gap_stop = remaining + 5.0  # drive through the route's end
         gap_agent, lead_v = inf, torch.zeros_like(v)
-        if not p.blind:
+        if blind is None:
+            blind = torch.full_like(v, p.blind, dtype=torch.bool)
+        if not bool(blind.all()):
+            route_end = gap_stop
             gap_agent, lead_v = self._obstacle_gap(world, pxy, pyaw, valid)
             ls, ld = world.route_light()
             red = ls == int(LightState.RED)
@@ -106,6 +114,8 @@ class Autopilot:
             stop_light = red & (~yellow | can_stop) & (ld > -0.5)
             gap_stop = torch.where(stop_light, torch.minimum(gap_stop, ld + 1.0), gap_stop)
             gap_stop = torch.minimum(gap_stop, self._stop_sign_gap(world))
+            gap_agent = torch.where(blind, inf, gap_agent)
+            gap_stop = torch.where(blind, route_end, gap_stop)
         self.debug = {"v0": v0, "gap_agent": gap_agent, "lead_v": lead_v, "gap_stop": gap_stop}
         acc = torch.minimum(
             idm_acceleration(v, v0, gap_agent, lead_v, p.idm),
@@ -126,9 +136,9 @@ class Autopilot:
         pose = world.ego_pose()
         return se2_relative(pose[:, None].expand(W, HORIZON_STEPS, 3), world_plan)
 
-    def controls(self, world: LiteWorld) -> Tensor:
-        """`[W, 3]` (throttle, steer, brake) for the current state."""
-        plans = self.plan(world)
+    def controls(self, world: LiteWorld, blind: Tensor | None = None) -> Tensor:
+        """`[W, 3]` (throttle, steer, brake) for the current state (`blind` as in `plan`)."""
+        plans = self.plan(world, blind)
         v = world.ego_speed()
         if self.integral is None or self.integral.shape[0] != v.shape[0]:
             self.integral = torch.zeros_like(v)

@@ -3,7 +3,8 @@
 CARLA (Unreal) uses x forward, **y right**, z up, yaw clockwise in degrees. Our world frame is
 right-handed (x, y left, z up, yaw counter-clockwise in radians, wrapped to (-π, π]). The mapping
 is a mirror through the x–z plane: ``y → -y`` and ``yaw → -yaw``; pitch keeps its sign (nose up
-stays nose up), roll flips sign. Steering flips sign too: `agents.Control.steer` > 0 steers left,
+stays nose up) and so does roll (right side down in both, as `carla.Transform.get_matrix()`
+confirms). Steering flips sign too: `agents.Control.steer` > 0 steers left,
 `carla.VehicleControl.steer` > 0 steers right.
 
 All array functions accept scalars or numpy arrays of any shape and broadcast. `carla` is imported
@@ -91,7 +92,7 @@ def world_pose_to_transform(x: float, y: float, z: float, yaw: float, pitch: flo
         carla.Rotation(
             pitch=float(math.degrees(pitch)),
             yaw=float(world_yaw_rad_to_carla_deg(yaw)),
-            roll=float(-math.degrees(roll)),
+            roll=float(math.degrees(roll)),
         ),
     )
 

@@ -108,7 +108,7 @@ def make_observation(
         cam_to_ego=cam_to_ego.float().unsqueeze(0),
         ego_history=torch.from_numpy(history.in_ego_frame(time, pose)).unsqueeze(0),
         speed=torch.tensor([speed], dtype=torch.float32),
-        ego_pose=torch.tensor([pose], dtype=torch.float32),
+        ego_pose=torch.as_tensor(np.asarray(pose, dtype=np.float32)[None]),
         route=torch.from_numpy(route).unsqueeze(0),
         route_valid=torch.from_numpy(valid).unsqueeze(0),
         timestamp=torch.tensor([time], dtype=torch.float32),

@@ -5,7 +5,8 @@ where the markings permit, densified to a ≈1 m polyline.
    `SNAP_SLACK` of the nearest one, heading-compatible with the waypoint's yaw when given. A
    waypoint farther than `tolerance` (10 m) from every driving lane does not snap → `ValueError`.
    The 10 m tolerance admits the one Town04 training-route point that sits 9.3 m off its lane.
-2. **Search**: Dijkstra (heapq) from each candidate of waypoint i to the candidates of waypoint i+1.
+2. **Search**: Dijkstra (heapq) from each candidate of waypoint i to the candidates of waypoint i+1
+   (it stops `DETOUR_MARGIN` past the nearest goal: farther candidates are left unreached).
    A label is the cost to reach a lane's start; following a successor costs the lane's length, a
    lane change costs `LANE_CHANGE_COST` (lanes side by side have the same length, so where the change
    happens does not change the distance). Lanes reached from the start lane by lane changes only are
@@ -36,6 +37,7 @@ HEADING_LIMIT = np.deg2rad(90.0)
 LANE_CHANGE_COST = 5.0  # [m]
 LANE_CHANGE_LENGTH = 12.0  # [m] blend length of a lane change in the polyline
 POLYLINE_SPACING = 1.0  # [m]
+DETOUR_MARGIN = 150.0  # [m] goals farther than the nearest reached goal + this count as unreachable
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,21 @@ def _snap(town: TownMap, xy: np.ndarray, yaw: np.ndarray, tolerance: float) -> l
     return out
 
 
+def _lengths(town: TownMap) -> list[float]:
+    """Lane lengths, cached on the town (the search reads them millions of times)."""
+    cached = getattr(town, "_route_lengths", None)
+    if cached is None or len(cached) != len(town.lanes):
+        cached = [ln.length for ln in town.lanes]
+        town._route_lengths = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def _dijkstra(
     town: TownMap, src: _Cand, goals: list[_Cand]
 ) -> tuple[list[float], dict[_State, tuple[_State | None, str]], list[_State | None]]:
     """Costs from `src` to each goal, the parent map, and the goal state reached (None if unreachable)."""
     lanes = town.lanes
-    length = [ln.length for ln in lanes]
+    length = _lengths(town)
 
     def mapped_s(lane: int) -> float:  # the start's s carried sideways onto a parallel lane
         return src.s * length[lane] / max(length[src.lane], 1e-6)
@@ -128,6 +139,8 @@ def _dijkstra(
             continue
         done.add(st)
         if all(c >= b for b in best):  # every goal is settled: nothing cheaper can come
+            break
+        if c > min(best) + DETOUR_MARGIN:  # the other goals would cost a detour no chain of legs picks
             break
         lane, lat = st
         for gi in goal_lanes.get(lane, []):
@@ -282,9 +295,11 @@ def plan_route(
         c = cands[0][chosen[0]]
         xy0, _ = town_map.lanes[c.lane].interpolate(c.s)
         pts, labs = [xy0], [np.array([c.lane])]
+    count = sum(len(x) for x in pts)
     for steps, s0, s1 in legs:
         p, lab = _leg_points(town_map, steps, s0, s1)
-        marks.append(sum(len(x) for x in pts))
+        marks.append(count)
+        count += len(p)
         pts.append(p)
         labs.append(lab)
     points, labels = np.concatenate(pts), np.concatenate(labs)

@@ -14,7 +14,9 @@ import sys
 # command name -> module implementing it (imported lazily, so `drivewm --help` is fast)
 COMMANDS: dict[str, str] = {
     "data": "drivewm.commands.data",
+    "eval": "drivewm.commands.evaluate",
     "fit": "drivewm.commands.fit",
+    "sim": "drivewm.commands.sim",
 }
 
 

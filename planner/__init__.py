@@ -19,16 +19,42 @@ from planner.contracts import (
     WorldModel,
     validate_plans,
 )
+from planner.plan import PlannerConfig, PlanResult, plan
+from planner.proposals import ProposalConfig, Proposals, ProposalSource, generate_proposals
+from planner.scorer import Gate, LossReason, ScorerConfig, ScoreResult, Soft, score_plans
+from planner.selection import Decision, RejectReason, Selection, SelectionConfig, select_plan
+from planner.world_models import PLANNER_BEV_GRID, ConstantVelocityWorldModel, EmptyWorldModel
 
 __all__ = [
     "HISTORY_STEPS",
     "HORIZON_STEPS",
+    "PLANNER_BEV_GRID",
     "STEP_SECONDS",
+    "ConstantVelocityWorldModel",
+    "Decision",
+    "EmptyWorldModel",
+    "Gate",
     "LightState",
+    "LossReason",
     "Observation",
+    "PlanResult",
+    "PlannerConfig",
     "Prediction",
     "PrivilegedState",
+    "ProposalConfig",
+    "ProposalSource",
+    "Proposals",
+    "RejectReason",
     "SceneState",
+    "ScoreResult",
+    "ScorerConfig",
+    "Selection",
+    "SelectionConfig",
+    "Soft",
     "WorldModel",
+    "generate_proposals",
+    "plan",
+    "score_plans",
+    "select_plan",
     "validate_plans",
 ]

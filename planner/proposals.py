@@ -186,6 +186,10 @@ def _resample_polyline(points: Tensor, s_query: Tensor) -> Tensor:
 def project_on_polyline(points: Tensor, line: Tensor) -> tuple[Tensor, Tensor]:
     """Arc length and signed lateral offset (left positive) of points on a polyline.
 
+    For an un-batched line (`[R, 2]`) only the segments that can hold a nearest point are tested:
+    every point lies within M of a vertex (M = the largest point-to-nearest-vertex distance), so a
+    segment whose bounding box misses the points' bounding box grown by M is never the nearest.
+
     Args:
         points: `[..., P, 2]`.
         line: `[..., R, 2]` polyline (R ≥ 2; zero-length segments allowed), leading dims broadcast.
@@ -193,25 +197,29 @@ def project_on_polyline(points: Tensor, line: Tensor) -> tuple[Tensor, Tensor]:
     Returns:
         (`s [..., P]`, `lateral [..., P]`) of the nearest point on the polyline (first segment on ties).
     """
-    a, b = line[..., :-1, :], line[..., 1:, :]  # [..., R-1, 2]
-    e = b - a
-    seg_len = e.norm(dim=-1)  # [..., R-1]
+    a = line[..., :-1, :]  # [..., R-1, 2]
+    e = line[..., 1:, :] - a
+    ee = (e * e).sum(-1)  # [..., R-1]
+    seg_len = ee.sqrt()
     cum = torch.cat([torch.zeros_like(seg_len[..., :1]), seg_len.cumsum(-1)[..., :-1]], dim=-1)
-    d = points[..., :, None, :] - a[..., None, :, :]  # [..., P, R-1, 2]
-    ee = (e * e).sum(-1).clamp_min(1e-12)[..., None, :]
-    u = ((d * e[..., None, :, :]).sum(-1) / ee).clamp(0.0, 1.0)  # [..., P, R-1]
-    nearest = a[..., None, :, :] + u[..., None] * e[..., None, :, :]
-    dist2 = ((points[..., :, None, :] - nearest) ** 2).sum(-1)
+    if line.dim() == 2 and points.dim() == 2 and points.shape[0] > 0 and line.shape[0] > 8:
+        m = torch.cdist(points, line).amin(-1).max() * 1.001 + 1e-3
+        lo, hi = points.amin(0) - m, points.amax(0) + m
+        seg_lo, seg_hi = torch.minimum(a, a + e), torch.maximum(a, a + e)
+        keep = ((seg_hi >= lo) & (seg_lo <= hi)).all(-1)
+        a, e, ee, seg_len, cum = a[keep], e[keep], ee[keep], seg_len[keep], cum[keep]
+    px, py = points[..., :, None, 0], points[..., :, None, 1]  # [..., P, 1]
+    dx = px - a[..., None, :, 0]  # [..., P, R-1]
+    dy = py - a[..., None, :, 1]
+    ex, ey = e[..., None, :, 0], e[..., None, :, 1]
+    u = ((dx * ex + dy * ey) / ee.clamp_min(1e-12)[..., None, :]).clamp(0.0, 1.0)
+    rx, ry = dx - u * ex, dy - u * ey
+    dist2 = rx * rx + ry * ry
     j = dist2.argmin(-1, keepdim=True)  # [..., P, 1]
-    uj = u.gather(-1, j).squeeze(-1)
-    s = cum.unsqueeze(-2).expand(dist2.shape).gather(-1, j).squeeze(-1) + uj * seg_len.unsqueeze(-2).expand(
-        dist2.shape
-    ).gather(-1, j).squeeze(-1)
-    ej = torch.stack([e[..., 0].unsqueeze(-2).expand(dist2.shape), e[..., 1].unsqueeze(-2).expand(dist2.shape)], -1)
-    ej = ej.gather(-2, j[..., None].expand(*j.shape, 2)).squeeze(-2)
-    dj = d.gather(-2, j[..., None].expand(*j.shape, 2)).squeeze(-2)
-    cross = ej[..., 0] * dj[..., 1] - ej[..., 1] * dj[..., 0]
-    lateral = torch.sign(cross) * dist2.gather(-1, j).squeeze(-1).sqrt()
+    pick = lambda t: t.gather(-1, j).squeeze(-1)  # noqa: E731
+    s = pick(cum[..., None, :].expand_as(dist2)) + pick(u) * pick(seg_len[..., None, :].expand_as(dist2))
+    cross = pick(ex.expand_as(dist2)) * pick(dy) - pick(ey.expand_as(dist2)) * pick(dx)
+    lateral = torch.sign(cross) * pick(dist2).sqrt()
     return s, lateral
 
 

@@ -21,6 +21,13 @@ from planner.scorer import Gate, ScorerConfig
 _FRONT = EGO.rear_axle_to_center + 0.5 * EGO.length
 
 
+def _np(t) -> np.ndarray:
+    """float64 numpy copy; a plan dim (dim 1) broadcast with stride 0 stays size 1."""
+    if t.dim() > 1 and t.shape[1] > 1 and t.stride(1) == 0:
+        t = t[:, :1]
+    return t.detach().cpu().double().numpy()
+
+
 def _wrap(a: float) -> float:
     r = math.fmod(a + math.pi, 2 * math.pi)
     if r <= 0:
@@ -95,10 +102,10 @@ def reference_gates(
     cfg = cfg or ScorerConfig()
     dense = proposals.dense.detach().cpu().double().numpy()
     feasible = proposals.feasible.cpu().numpy()
-    obstacle = prediction.obstacle_prob.detach().cpu().double().numpy()
+    obstacle_t = prediction.obstacle_prob  # converted one scene at a time (it is the big one)
     drivable = prediction.drivable_prob.detach().cpu().double().numpy()
-    trajs = prediction.agent_trajs.detach().cpu().double().numpy()
-    mode_p = prediction.agent_mode_probs.detach().cpu().double().numpy()
+    trajs = _np(prediction.agent_trajs)
+    mode_p = _np(prediction.agent_mode_probs)
     valid = prediction.agent_valid.cpu().numpy()
     size = prediction.agent_size.detach().cpu().double().numpy()
     light_p = prediction.light_probs.detach().cpu().double().numpy()
@@ -108,10 +115,11 @@ def reference_gates(
     grid = prediction.grid
     lower, upper, voxel = grid.lower[:2], grid.upper[:2], grid.voxel[:2]
     b_count, n_count, d_count = dense.shape[:3]
-    t_count = obstacle.shape[2]
+    t_count = obstacle_t.shape[2]
     out = np.zeros((b_count, len(Gate), n_count), dtype=bool)
     for b in range(b_count):
-        arrays = (obstacle[b], drivable[b], trajs[b], mode_p[b], size[b], light_p[b])
+        obstacle = _np(obstacle_t[b : b + 1])
+        arrays = (obstacle[0], drivable[b], trajs[b], mode_p[b], size[b], light_p[b])
         if not all(np.isfinite(a).all() for a in arrays) or np.isnan(light_d[b]):
             continue  # a non-finite prediction fails every gate
         off_road_cells = _cells_union(drivable[b] < cfg.drivable_threshold, lower, voxel)
@@ -138,7 +146,7 @@ def reference_gates(
                 for f in frames:
                     key = (n_pred, f)
                     if key not in unions:
-                        unions[key] = _cells_union(obstacle[b, n_pred, f] >= cfg.obstacle_threshold, lower, voxel)
+                        unions[key] = _cells_union(obstacle[0, n_pred, f] >= cfg.obstacle_threshold, lower, voxel)
                     if unions[key] is not None and poly.intersects(unions[key]):
                         collides = True
                 # agent modes
@@ -151,7 +159,7 @@ def reference_gates(
                         ax, ay, ayaw = _agent_pose(trajs[b, n_agents, a, k], t)
                         if poly.intersects(_rect(ax, ay, ayaw, size[b, a, 0], size[b, a, 1])):
                             hit[a, k] = True
-                    if (mode_p[b, n_agents, a] * hit[a]).sum() >= cfg.agent_threshold:
+                    if (mode_p[b, n if mode_p.shape[1] > 1 else 0, a] * hit[a]).sum() >= cfg.agent_threshold:
                         collides = True
                 # drivable: corners inside the grid must not lie on a non-drivable cell
                 if off_road_cells is not None and not off_road:
@@ -192,10 +200,10 @@ def reference_gates_vectorized(
     cfg = cfg or ScorerConfig()
     dense = proposals.dense.detach().cpu().double().numpy()
     feasible = proposals.feasible.cpu().numpy()
-    obstacle = prediction.obstacle_prob.detach().cpu().double().numpy()
+    obstacle_t = prediction.obstacle_prob  # converted one scene at a time (it is the big one)
     drivable = prediction.drivable_prob.detach().cpu().double().numpy()
-    trajs = prediction.agent_trajs.detach().cpu().double().numpy()
-    mode_p = prediction.agent_mode_probs.detach().cpu().double().numpy()
+    trajs = _np(prediction.agent_trajs)
+    mode_p = _np(prediction.agent_mode_probs)
     valid = prediction.agent_valid.cpu().numpy()
     size = prediction.agent_size.detach().cpu().double().numpy()
     light_p = prediction.light_probs.detach().cpu().double().numpy()
@@ -205,14 +213,15 @@ def reference_gates_vectorized(
     grid = prediction.grid
     lower, upper, voxel = grid.lower[:2], grid.upper[:2], grid.voxel[:2]
     b_count, n_count, d_count = dense.shape[:3]
-    t_count = obstacle.shape[2]
+    t_count = obstacle_t.shape[2]
     steps = np.arange(1, d_count + 1)
     lo = np.clip(steps // 5 - 1, 0, t_count - 1)
     hi = np.clip(-(-steps // 5) - 1, 0, t_count - 1)
     times = steps * DENSE_DT
     out = np.zeros((b_count, len(Gate), n_count), dtype=bool)
     for b in range(b_count):
-        arrays = (obstacle[b], drivable[b], trajs[b], mode_p[b], size[b], light_p[b])
+        obstacle = _np(obstacle_t[b : b + 1])
+        arrays = (obstacle[0], drivable[b], trajs[b], mode_p[b], size[b], light_p[b])
         if not all(np.isfinite(a).all() for a in arrays) or np.isnan(light_d[b]):
             continue
         x, y, yaw = dense[b, ..., 0], dense[b, ..., 1], dense[b, ..., 2]  # [N, D]
@@ -224,7 +233,7 @@ def reference_gates_vectorized(
         unions = np.empty((n_pred, t_count), dtype=object)
         for m in range(n_pred):
             for f in range(t_count):
-                u = _cells_union(obstacle[b, m, f] >= cfg.obstacle_threshold, lower, voxel)
+                u = _cells_union(obstacle[0, m, f] >= cfg.obstacle_threshold, lower, voxel)
                 unions[m, f] = u if u is not None else shapely.Polygon()
         rows = np.arange(n_count) if n_pred > 1 else np.zeros(n_count, dtype=int)
         obst_hit = shapely.intersects(ego, unions[rows][:, lo]) | shapely.intersects(ego, unions[rows][:, hi])

@@ -158,6 +158,23 @@ def frame_brackets(num_dense: int, num_frames: int, device: torch.device | str =
     return lo, hi
 
 
+def interpolation_weights(num_frames: int, num_dense: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """`[D, T]` weights of linear interpolation in time from frames t = 0.5·(1..T) to dense times
+    t = 0.1·(1..D) (extrapolated before the first frame from the first two)."""
+    w = torch.zeros(num_dense, num_frames, dtype=torch.float64)
+    if num_frames == 1:
+        w[:, 0] = 1.0
+        return w.to(dtype)
+    times = torch.arange(1, num_dense + 1, dtype=torch.float64) * DENSE_DT
+    q = times / STEP_SECONDS - 1.0  # fractional frame index
+    f = q.floor().long().clamp(0, num_frames - 2)
+    u = q - f
+    rows = torch.arange(num_dense)
+    w[rows, f] = 1.0 - u
+    w[rows, f + 1] = u
+    return w.to(dtype)
+
+
 def interpolate_agents(trajs: Tensor, num_dense: int) -> Tensor:
     """Agent poses at the dense times: linear in time between predicted frames, extrapolated before
     the first frame from the first two; yaw along the wrapped difference.
@@ -169,37 +186,19 @@ def interpolate_agents(trajs: Tensor, num_dense: int) -> Tensor:
         `[..., D, 3]` at t = 0.1·(1..D).
     """
     t = trajs.shape[-2]
-    if t == 1:
-        return trajs.expand(*trajs.shape[:-2], num_dense, 3)
-    times = torch.arange(1, num_dense + 1, dtype=trajs.dtype, device=trajs.device) * DENSE_DT
-    q = times / STEP_SECONDS - 1.0  # fractional frame index
-    f = q.floor().long().clamp(0, t - 2)
-    u = (q - f)[:, None]
-    a, b = trajs[..., f, :], trajs[..., f + 1, :]
-    out = a + u * (b - a)
-    yaw = wrap_angle(a[..., 2] + u[:, 0] * wrap_angle(b[..., 2] - a[..., 2]))
-    return torch.cat([out[..., :2], yaw[..., None]], -1)
-
-
-def _box_cell_overlap(box: Tensor, cell_xy: Tensor, half: tuple[float, float]) -> Tensor:
-    """Oriented box `[..., 1, 5]` vs axis-aligned cells centred at `cell_xy [..., C, 2]` with half
-    sizes `half` (separating axis theorem; touching overlaps) → `[..., C]` bool."""
-    c, s = torch.cos(box[..., 2]), torch.sin(box[..., 2])
-    ac, as_ = c.abs(), s.abs()
-    hl, hw = 0.5 * box[..., 3], 0.5 * box[..., 4]
-    hx, hy = half
-    dx, dy = cell_xy[..., 0] - box[..., 0], cell_xy[..., 1] - box[..., 1]
-    ok = dx.abs() <= hl * ac + hw * as_ + hx
-    ok &= dy.abs() <= hl * as_ + hw * ac + hy
-    ok &= (dx * c + dy * s).abs() <= hl + hx * ac + hy * as_
-    ok &= (-dx * s + dy * c).abs() <= hw + hx * as_ + hy * ac
-    return ok
+    w = interpolation_weights(t, num_dense, trajs.dtype).to(trajs.device)  # [D, T]
+    yaw = trajs[..., 2]
+    unwrapped = torch.cat([yaw[..., :1], yaw[..., :1] + wrap_angle(yaw[..., 1:] - yaw[..., :-1]).cumsum(-1)], -1)
+    xyz = torch.cat([trajs[..., :2], unwrapped[..., None]], -1)  # [..., T, 3]
+    out = torch.matmul(w, xyz)  # [..., D, 3]
+    return torch.cat([out[..., :2], wrap_angle(out[..., 2:])], -1)
 
 
 def footprint_max(
     prob: Tensor, grid_lower: tuple[float, float], voxel: tuple[float, float], boxes: Tensor, frames: list[Tensor]
 ) -> Tensor:
-    """Max probability over the BEV cells each box overlaps, across the given frames.
+    """Max probability over the BEV cells each box overlaps (separating axis test of the oriented box
+    against each axis-aligned cell square, touching counts), across the given frames.
 
     Args:
         prob: `[B, N', T, X, Y]` (N' = N or 1 broadcast).
@@ -211,33 +210,62 @@ def footprint_max(
     """
     b, n, s, _ = boxes.shape
     nx, ny = prob.shape[-2:]
-    radius = 0.5 * math.hypot(float(boxes[..., 3].max()), float(boxes[..., 4].max())) if boxes.numel() else 0.0
-    wx = math.ceil((radius + 0.5 * voxel[0]) / voxel[0]) + 1
-    wy = math.ceil((radius + 0.5 * voxel[1]) / voxel[1]) + 1
-    ox = torch.arange(-wx, wx + 1, device=boxes.device)
-    oy = torch.arange(-wy, wy + 1, device=boxes.device)
-    off = torch.stack(torch.meshgrid(ox, oy, indexing="ij"), -1).reshape(-1, 2)  # [C, 2]
-    cx = torch.floor((boxes[..., 0] - grid_lower[0]) / voxel[0]).long()
-    cy = torch.floor((boxes[..., 1] - grid_lower[1]) / voxel[1]).long()
-    ix = cx[..., None] + off[:, 0]  # [B, N, S, C]
-    iy = cy[..., None] + off[:, 1]
-    inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-    cell = torch.stack(
-        [grid_lower[0] + (ix.to(boxes.dtype) + 0.5) * voxel[0], grid_lower[1] + (iy.to(boxes.dtype) + 0.5) * voxel[1]],
-        -1,
+    vx, vy = voxel
+    hx_c, hy_c = 0.5 * vx, 0.5 * vy
+    c, sn = torch.cos(boxes[..., 2]), torch.sin(boxes[..., 2])
+    ac, as_ = c.abs(), sn.abs()
+    hl, hw = 0.5 * boxes[..., 3], 0.5 * boxes[..., 4]
+    ext_x, ext_y = hl * ac + hw * as_, hl * as_ + hw * ac  # [B, N, S] half extents of the box's AABB
+    # window of cells: from the cell holding the AABB's lower corner, as wide as the widest AABB
+    x0 = torch.floor((boxes[..., 0] - ext_x - grid_lower[0]) / vx).long()
+    y0 = torch.floor((boxes[..., 1] - ext_y - grid_lower[1]) / vy).long()
+    x1 = torch.floor((boxes[..., 0] + ext_x - grid_lower[0]) / vx).long()
+    y1 = torch.floor((boxes[..., 1] + ext_y - grid_lower[1]) / vy).long()
+    wx = int((x1 - x0).max()) + 1 if boxes.numel() else 1
+    wy = int((y1 - y0).max()) + 1 if boxes.numel() else 1
+    ox = torch.arange(wx, device=boxes.device)
+    oy = torch.arange(wy, device=boxes.device)
+    # cell-centre offsets from the box centre, separable: dx [B, N, S, wx, 1], dy [B, N, S, 1, wy]
+    dx0 = grid_lower[0] + (x0.to(boxes.dtype) + 0.5) * vx - boxes[..., 0]
+    dy0 = grid_lower[1] + (y0.to(boxes.dtype) + 0.5) * vy - boxes[..., 1]
+    dx = (dx0[..., None] + ox.to(boxes.dtype) * vx)[..., :, None]
+    dy = (dy0[..., None] + oy.to(boxes.dtype) * vy)[..., None, :]
+    e = lambda t: t[..., None, None]  # noqa: E731  [B, N, S] -> [B, N, S, 1, 1]
+    # the cell's axes and the grid bounds (separable), then the box's two axes
+    in_x = (
+        (dx.abs() <= e(ext_x + hx_c))
+        & (x0[..., None, None] + ox[:, None] >= 0)
+        & (x0[..., None, None] + ox[:, None] < nx)
     )
-    hit = _box_cell_overlap(boxes[..., None, :], cell, (0.5 * voxel[0], 0.5 * voxel[1])) & inside
-    ixc, iyc = ix.clamp(0, nx - 1), iy.clamp(0, ny - 1)
-    bi = torch.arange(b, device=boxes.device)[:, None, None, None]
-    ni = (
-        torch.arange(n, device=boxes.device)[None, :, None, None]
-        if prob.shape[1] == n
-        else torch.zeros(1, 1, 1, 1, dtype=torch.long, device=boxes.device)
+    in_y = (
+        (dy.abs() <= e(ext_y + hy_c))
+        & (y0[..., None, None] + oy[None, :] >= 0)
+        & (y0[..., None, None] + oy[None, :] < ny)
     )
+    hit = in_x & in_y  # [B, N, S, wx, wy]
+    hit &= (dx * e(c) + dy * e(sn)).abs() <= e(hl + hx_c * ac + hy_c * as_)
+    hit &= (dy * e(c) - dx * e(sn)).abs() <= e(hw + hx_c * as_ + hy_c * ac)
+    # gather every window cell by its flat index into the contiguous probabilities; mask by `hit`
+    n_prob = prob.shape[1]
+    if n_prob == 1 and len(frames) > 1:  # plan-blind: merge the frames once per step, gather once
+        merged = prob[:, 0, frames[0]]
+        for fr in frames[1:]:
+            merged = torch.maximum(merged, prob[:, 0, fr])  # [B, S, X, Y]
+        prob, frames = merged[:, None], [torch.arange(s, device=boxes.device)]
+    flat_prob = prob.contiguous().reshape(-1)
+    t_prob = prob.shape[2]
+    idx_t = torch.int32 if flat_prob.numel() < 2**31 else torch.int64
+    bn = torch.arange(b, device=boxes.device)[:, None] * n_prob + (
+        torch.arange(n, device=boxes.device)[None, :] if n_prob == n else 0
+    )  # [B, N]
+    cell0 = x0 * ny + y0  # [B, N, S] flat index of the window's first cell
+    offs = (ox[:, None] * ny + oy[None, :]).to(idx_t)  # [wx, wy]
     best = torch.zeros(b, n, s, dtype=prob.dtype, device=boxes.device)
     for fr in frames:
-        v = prob[bi, ni, fr[None, None, :, None], ixc, iyc]  # [B, N, S, C]
-        best = torch.maximum(best, torch.where(hit, v, torch.zeros_like(v)).amax(-1))
+        start = ((bn[..., None] * t_prob + fr) * (nx * ny) + cell0).to(idx_t)  # [B, N, S]
+        idx = (start[..., None, None] + offs).clamp_(0, flat_prob.numel() - 1)  # [B, N, S, wx, wy]
+        v = flat_prob[idx].mul_(hit).amax((-2, -1))
+        best = torch.maximum(best, v)
     return best
 
 
@@ -349,7 +377,8 @@ def score_plans(
     size = prediction.agent_size
     finite = torch.ones(b, dtype=torch.bool, device=dev)
     for v in (obstacle, drivable, trajs, mode_p, size, prediction.light_probs):
-        finite &= torch.isfinite(v.reshape(b, -1)).all(-1)
+        # one reduction, no boolean copy: a sum is finite iff every term is (or it overflows: rejected, safe)
+        finite &= torch.isfinite(v.reshape(b, -1).sum(-1))
     finite &= ~torch.isnan(prediction.light_distance)
     if not bool(finite.all()):
         obstacle = torch.nan_to_num(obstacle, nan=1.0, posinf=1.0, neginf=0.0)
@@ -393,7 +422,8 @@ def score_plans(
 
     # 4. route progress and lateral offset; red light
     lines = _route_lines(route.to(dense.dtype), route_valid)  # [B, R', 2]
-    s_all, lat = project_on_polyline(dense[..., :2].reshape(b, n * d, 2), lines)
+    proj = [project_on_polyline(dense[i, ..., :2].reshape(n * d, 2), lines[i]) for i in range(b)]
+    s_all, lat = torch.stack([p[0] for p in proj]), torch.stack([p[1] for p in proj])
     s0, _ = project_on_polyline(dense.new_zeros(b, 1, 2), lines)
     s_rel = (s_all - s0).reshape(b, n, d)
     lat = lat.reshape(b, n, d)

@@ -63,8 +63,11 @@ def random_scenes(
     num_modes: int = 2,
     seed: int = 0,
     grid: GridSpec = SYNTHETIC_GRID,
+    per_plan_obstacles: bool = True,
 ) -> SyntheticScenes:
-    """Build `num_scenes` hard random scenes (see the module docstring)."""
+    """Build `num_scenes` hard random scenes (see the module docstring). With `per_plan_obstacles`
+    the obstacle grid differs per plan (`[B, N, T, X, Y]`, like a plan-conditioned model), else one
+    grid is shared by all plans (`[B, 1, T, X, Y]` broadcast, like a plan-blind model)."""
     rng = np.random.default_rng(seed)
     t_count, d_count = HORIZON_STEPS, HORIZON_STEPS * DENSE_PER_STEP
     nx, ny = grid.bev_shape
@@ -72,7 +75,8 @@ def random_scenes(
     b_count, n_count, a_count, k_count = num_scenes, num_plans, num_agents, num_modes
     dense = np.zeros((b_count, n_count, d_count, 3))
     speed0 = rng.uniform(0.0, 12.0, b_count)
-    obstacle = rng.random((b_count, n_count, t_count, nx, ny), dtype=np.float32) * 0.45
+    n_obst = n_count if per_plan_obstacles else 1
+    obstacle = rng.random((b_count, n_obst, t_count, nx, ny), dtype=np.float32) * 0.45
     drivable = np.ones((b_count, nx, ny))
     trajs = np.zeros((b_count, n_count, a_count, k_count, t_count, 3))
     sizes = np.zeros((b_count, a_count, 3))
@@ -137,7 +141,7 @@ def random_scenes(
                 continue
             ix, iy, cell = best
             frame = min(max((i + 1) // DENSE_PER_STEP - 1 + int(rng.integers(2)), 0), t_count - 1)
-            plans = range(n_count) if rng.random() < 0.5 else [n]
+            plans = range(n_obst) if rng.random() < 0.5 or n_obst == 1 else [n]
             for m in plans:
                 obstacle[b, m, frame, ix, iy] = rng.uniform(0.4, 0.95)
             gaps.append(cell.distance(ego))
@@ -192,7 +196,7 @@ def random_scenes(
     )
     prediction = Prediction(
         grid=grid,
-        obstacle_prob=f32(obstacle),
+        obstacle_prob=f32(obstacle).expand(b_count, n_count, t_count, nx, ny),
         drivable_prob=f32(drivable),
         light_probs=f32(light),
         light_distance=f32(light_d),
@@ -201,7 +205,7 @@ def random_scenes(
         agent_valid=torch.as_tensor(rng.random((b_count, a_count)) < 0.9),
         agent_size=f32(sizes),
         agent_cls=torch.zeros(b_count, a_count, dtype=torch.int64),
-    ).validate()
+    ).validate(finite=False)  # shapes only: values are finite by construction
     route = f32(routes)
     return SyntheticScenes(
         proposals, prediction, route, torch.ones(route.shape[:2], dtype=torch.bool), np.asarray(gaps)

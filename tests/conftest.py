@@ -65,7 +65,7 @@ def sim_dataset(tmp_path_factory: pytest.TempPathFactory) -> SimDataset:
     done = base / "sim_dataset.done.json"
     with FileLock(str(base / "sim_dataset.lock")):
         if not done.is_file():
-            summary = generate(root, cfg, workers=1, progress=False)
+            summary = generate(root, cfg, workers=2, progress=False)  # one scene per core
             done.write_text(json.dumps({"seconds": summary["seconds"]}))
         seconds = json.loads(done.read_text())["seconds"]
     return SimDataset(dataroot=root, version=cfg.version, config=cfg, seconds=seconds)

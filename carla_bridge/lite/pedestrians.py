@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from carla_bridge.lite.geometry import point_box_distance
+
 PATH_POINTS = 4  # path = sidewalk → (crossing) → sidewalk
 
 
@@ -81,11 +83,23 @@ def build_pedestrian_paths(
         else:
             pts = np.stack([back, side, side + fwd * rng.uniform(5.0, 15.0), side + fwd * rng.uniform(16.0, 30.0)])
             seg_road = np.zeros(3, dtype=bool)
+        if not _sidewalk_ok(town, pts, seg_road):
+            continue
         paths[made], road[made] = pts, seg_road
         made += 1
     if made < count:
         raise ValueError(f"could not place {count} pedestrians in town {town.name} (placed {made})")
     return paths, road
+
+
+def _sidewalk_ok(town, pts: np.ndarray, seg_road: np.ndarray) -> bool:
+    """Every off-road segment of a path stays off the driving lanes (sampled every metre)."""
+    samples = []
+    for k in np.flatnonzero(~seg_road):
+        a, b = pts[k], pts[k + 1]
+        n = max(2, int(np.linalg.norm(b - a)) + 1)
+        samples.append(a[None] + np.linspace(0.0, 1.0, n)[:, None] * (b - a)[None])
+    return bool(_offroad(town, np.concatenate(samples), 0.3).all()) if samples else True
 
 
 def pedestrian_step(p: dict[str, Tensor], vehicle_boxes: Tensor, vehicle_speed: Tensor, dt: float) -> dict[str, Tensor]:
@@ -111,9 +125,10 @@ def pedestrian_step(p: dict[str, Tensor], vehicle_boxes: Tensor, vehicle_speed: 
     on_road = p["road"].gather(-1, seg_now[..., None]).squeeze(-1)
     road_ahead = p["road"].gather(-1, seg_ahead[..., None]).squeeze(-1)
     axy, _ = _pose(p["path"], p["cum"], ahead, dr)
-    d = (axy[:, :, None, :] - vehicle_boxes[:, None, :, :2]).norm(dim=-1) - 0.5 * vehicle_boxes[:, None, :, 3]
+    d = point_box_distance(axy[:, :, None, :], vehicle_boxes)[:, :, 0, :]  # [W, P, V]
     danger = (d < 3.0 + 2.5 * vehicle_speed[:, None, :]).any(-1)
-    wait = ~on_road & road_ahead & danger
+    touching = (d < 0.5).any(-1)
+    wait = (~on_road & road_ahead & danger) | touching
     speed = torch.where(wait | ~p["valid"], torch.zeros_like(p["v0"]), p["v0"])
     u = u + dr * speed * dt
     flip_hi = u >= total

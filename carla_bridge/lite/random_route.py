@@ -36,3 +36,26 @@ def random_route(
         end_s = float(np.clip(last.length - (total - min_length), 0.5 * last.length, last.length - 0.5))
     waypoints.append(last.interpolate(np.array([end_s]))[0][0])
     return plan_route(town, np.array(waypoints))
+
+
+def truncate_route(plan: RoutePlan, max_length: float) -> RoutePlan:
+    """The first `max_length` metres of a route (the plan itself when it is shorter)."""
+    import dataclasses
+
+    if not max_length > 0:
+        raise ValueError(f"max_length must be positive, got {max_length}")
+    if plan.length <= max_length:
+        return plan
+    keep = int(np.searchsorted(plan.s, max_length, side="right"))
+    keep = max(keep, 2)
+    lanes_kept = [int(x) for i, x in enumerate(plan.point_lane[:keep]) if i == 0 or x != plan.point_lane[i - 1]]
+    wp = plan.waypoint_s[plan.waypoint_s <= plan.s[keep - 1]]
+    return dataclasses.replace(
+        plan,
+        lane_ids=lanes_kept,
+        polyline=plan.polyline[:keep],
+        s=plan.s[:keep],
+        yaw=plan.yaw[:keep],
+        point_lane=plan.point_lane[:keep],
+        waypoint_s=np.append(wp, plan.s[keep - 1]),
+    )

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from agents.idm import idm_acceleration
+from carla_bridge.lite.geometry import point_box_distance_paired
 from carla_bridge.lite.lights import RED, YELLOW
 from carla_bridge.lite.map_data import MapData
 
@@ -26,52 +27,25 @@ def hash_choice(key: Tensor, counter: Tensor, salt: int, n: Tensor) -> Tensor:
     return h % n.clamp(min=1)
 
 
+_NOT_SELF: dict[tuple[int, int, str], Tensor] = {}
+
+
+def _not_self(n: int, m: int, device: torch.device) -> Tensor:
+    """`[N, M]` bool, False where obstacle m is vehicle n itself (cached per shape)."""
+    key = (n, m, str(device))
+    if key not in _NOT_SELF:
+        mask = torch.ones(n, m, dtype=torch.bool, device=device)
+        mask[:, :n] = ~torch.eye(n, dtype=torch.bool, device=device)
+        _NOT_SELF[key] = mask
+    return _NOT_SELF[key]
+
+
 def choose_successor(md: MapData, lane: Tensor, key: Tensor, counter: Tensor) -> Tensor:
     """A successor of `lane` (hash-chosen), -1 at dead ends. `[...]` int64."""
     n = md.num_successors[lane]
     idx = hash_choice(key, counter, 1, n)
     nxt = md.successors[lane, idx]
     return torch.where(n > 0, nxt, torch.full_like(nxt, -1))
-
-
-def point_box_distance(pts: Tensor, boxes: Tensor) -> Tensor:
-    """Distance from points to oriented boxes (0 inside).
-
-    Args:
-        pts: `[W, N, K, 2]`.
-        boxes: `[W, M, 5]` (x, y, yaw, length, width).
-
-    Returns:
-        `[W, N, K, M]`.
-    """
-    rel = pts[:, :, :, None, :] - boxes[:, None, None, :, :2]  # [W, N, K, M, 2]
-    c = torch.cos(boxes[..., 2])[:, None, None, :]
-    s = torch.sin(boxes[..., 2])[:, None, None, :]
-    lx = c * rel[..., 0] + s * rel[..., 1]
-    ly = -s * rel[..., 0] + c * rel[..., 1]
-    dx = (lx.abs() - 0.5 * boxes[..., 3][:, None, None, :]).clamp(min=0.0)
-    dy = (ly.abs() - 0.5 * boxes[..., 4][:, None, None, :]).clamp(min=0.0)
-    return torch.sqrt(dx * dx + dy * dy)
-
-
-def point_box_distance_paired(pts: Tensor, boxes: Tensor) -> Tensor:
-    """Distance from each vehicle's path points to its own candidate boxes (0 inside).
-
-    Args:
-        pts: `[W, N, K, 2]`.
-        boxes: `[W, N, C, 5]`.
-
-    Returns:
-        `[W, N, K, C]`.
-    """
-    rel = pts[:, :, :, None, :] - boxes[:, :, None, :, :2]  # [W, N, K, C, 2]
-    c = torch.cos(boxes[..., 2])[:, :, None, :]
-    s = torch.sin(boxes[..., 2])[:, :, None, :]
-    lx = c * rel[..., 0] + s * rel[..., 1]
-    ly = -s * rel[..., 0] + c * rel[..., 1]
-    dx = (lx.abs() - 0.5 * boxes[..., 3][:, :, None, :]).clamp(min=0.0)
-    dy = (ly.abs() - 0.5 * boxes[..., 4][:, :, None, :]).clamp(min=0.0)
-    return torch.sqrt(dx * dx + dy * dy)
 
 
 def vehicle_poses(md: MapData, lane: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -131,8 +105,7 @@ def vehicle_step(
     # pre-select the C obstacles nearest to each vehicle's path (ranked by distance to its path
     # points, coarse), then test the path points against those boxes exactly
     M_all = obstacles.shape[1]
-    not_self = torch.ones(N, M_all, dtype=torch.bool, device=dev)
-    not_self[:, :N] = ~torch.eye(N, dtype=torch.bool, device=dev)
+    not_self = _not_self(N, M_all, dev)
     usable = obstacle_valid[:, None, :] & not_self[None]  # [W, N, M]
     coarse = pxy[:, :, :: max(1, K // 5)]  # [W, N, K', 2]
     dc = (coarse[:, :, :, None, :] - obstacles[:, None, None, :, :2]).norm(dim=-1).amin(2)  # [W, N, M]

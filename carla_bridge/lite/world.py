@@ -259,6 +259,98 @@ class LiteWorld:
         )
         self._update_progress(first=True)
 
+    # ------------------------------------------------------------------ scenario building
+    def set_ego(self, x: float, y: float, yaw: float, speed: float = 0.0) -> None:
+        """Place the ego (rear axle, world frame) in every world; history restarts there."""
+        pose = torch.tensor([x, y, yaw, speed], dtype=torch.float32, device=self.device)
+        W = self.num_worlds
+        self.state["ego"] = pose[None].expand(W, 4).clone()
+        self.state["pose_buf"] = pose[None, None, :3].expand(W, self.state["pose_buf"].shape[1], 3).clone()
+        self._update_progress(first=True)
+
+    def set_vehicles(self, lane, s, speed, cls=None, size=None) -> None:
+        """Replace the background vehicles of every world (scenario building, tests).
+
+        Args:
+            lane: `[N]` lane ids; s: `[N]` box-centre arc lengths [m]; speed: `[N]` [m/s].
+            cls: `[N]` `AgentClass` ids (default cars); size: `[N, 3]` (default 4.6 × 1.9 × 1.5 m).
+        """
+        from carla_bridge.lite.vehicles import choose_successor
+
+        dev, W = self.device, self.num_worlds
+        lane = torch.as_tensor(lane, dtype=torch.int64, device=dev).reshape(-1)
+        n = lane.shape[0]
+        key = torch.arange(1, n + 1, device=dev) * 7919
+        fields = {
+            "lane": lane,
+            "s": torch.as_tensor(s, dtype=torch.float32, device=dev).reshape(n),
+            "speed": torch.as_tensor(speed, dtype=torch.float32, device=dev).reshape(n),
+            "factor": torch.ones(n, device=dev),
+            "next": choose_successor(self.md, lane, key, torch.zeros_like(key)),
+            "key": key,
+            "trans": torch.zeros(n, dtype=torch.int64, device=dev),
+            "stop_done": torch.zeros(n, dtype=torch.bool, device=dev),
+            "still": torch.zeros(n, device=dev),
+            "size": torch.tensor([4.6, 1.9, 1.5], device=dev).expand(n, 3).clone()
+            if size is None
+            else torch.as_tensor(size, dtype=torch.float32, device=dev).reshape(n, 3),
+            "cls": torch.full((n,), int(AgentClass.CAR), dtype=torch.int64, device=dev)
+            if cls is None
+            else torch.as_tensor(cls, dtype=torch.int64, device=dev).reshape(n),
+            "id": torch.arange(n, device=dev),
+            "valid": torch.ones(n, dtype=torch.bool, device=dev),
+            "color": torch.full((n, 3), 128, dtype=torch.int64, device=dev),
+        }
+        for k, v in fields.items():
+            self.state["veh_" + k] = v[None].expand(W, *v.shape).clone()
+        self.state["veh_xy"], self.state["veh_yaw"], self.state["veh_z"] = self.md.interp(
+            self.state["veh_lane"], self.state["veh_s"]
+        )
+        self._resize_contacts()
+
+    def set_pedestrians(self, paths, road, u, v0) -> None:
+        """Replace the pedestrians of every world.
+
+        Args:
+            paths: `[P, 4, 2]` world polylines; road: `[P, 3]` bool (segment crosses the road);
+            u: `[P]` start arc positions [m]; v0: `[P]` walking speeds [m/s].
+        """
+        from carla_bridge.lite.pedestrians import path_cumulative
+
+        dev, W = self.device, self.num_worlds
+        paths = np.asarray(paths, dtype=np.float64).reshape(-1, 4, 2)
+        n = len(paths)
+        f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)  # noqa: E731
+        fields = {
+            "path": f(paths),
+            "cum": f(path_cumulative(paths)),
+            "road": torch.as_tensor(np.asarray(road, dtype=bool).reshape(n, 3), device=dev),
+            "u": f(u).reshape(n),
+            "dir": torch.ones(n, device=dev),
+            "v0": f(v0).reshape(n),
+            "speed": torch.zeros(n, device=dev),
+            "id": 1000 + torch.arange(n, device=dev),
+            "valid": torch.ones(n, dtype=torch.bool, device=dev),
+        }
+        for k, v in fields.items():
+            self.state["ped_" + k] = v[None].expand(W, *v.shape).clone()
+        self._init_derived()
+        self._resize_contacts()
+
+    def clear_static(self) -> None:
+        """Remove parked cars and props from every world."""
+        W, dev = self.num_worlds, self.device
+        self.state["static_box"] = torch.zeros(W, 0, 5, device=dev)
+        self.state["static_h"] = torch.zeros(W, 0, device=dev)
+        self.state["static_cls"] = torch.zeros(W, 0, dtype=torch.int64, device=dev)
+        self.state["static_id"] = torch.zeros(W, 0, dtype=torch.int64, device=dev)
+        self._resize_contacts()
+
+    def _resize_contacts(self) -> None:
+        st = self.state
+        A = st["veh_lane"].shape[1] + st["ped_u"].shape[1] + st["static_box"].shape[1]
+        st["in_contact"] = torch.zeros(self.num_worlds, A, dtype=torch.bool, device=self.device)
+
     # ------------------------------------------------------------------ snapshots and branches
     def snapshot(self) -> SimState:
         """Full copy of the state (all worlds)."""
@@ -434,15 +526,23 @@ class LiteWorld:
                 loc = (float(ego_xy[w, 0]), float(ego_xy[w, 1]))
                 events.append(Event(kind.value, t, loc, ids, det, world=w))
 
-        # collisions
+        # collisions (the exact box test only when a bounding circle is close: same result, fewer ops)
         boxes = torch.cat([self.vehicle_boxes(), self.pedestrian_boxes(), st["static_box"]], 1)
-        valid = torch.cat([st["veh_valid"], st["ped_valid"], torch.ones_like(st["static_cls"], dtype=torch.bool)], 1)
-        cls = torch.cat([st["veh_cls"], torch.full_like(st["ped_id"], int(AgentClass.PEDESTRIAN)), st["static_cls"]], 1)
-        ids = torch.cat([st["veh_id"], st["ped_id"], st["static_id"]], 1)
-        n_dyn = st["veh_cls"].shape[1] + st["ped_id"].shape[1]
-        contact, new, fault = collision_update(ego_box, speed, boxes, valid, st["in_contact"])
-        st["in_contact"] = contact
+        reach = 0.5 * (boxes[..., 3].square() + boxes[..., 4].square()).sqrt() + 0.5 * math.hypot(EGO.length, EGO.width)
+        close = (boxes[..., :2] - ego_box[:, None, :2]).square().sum(-1) <= reach.square()
+        new = torch.zeros_like(close)
+        if bool(close.any()) or bool(st["in_contact"].any()):
+            valid = torch.cat(
+                [st["veh_valid"], st["ped_valid"], torch.ones_like(st["static_cls"], dtype=torch.bool)], 1
+            )
+            contact, new, fault = collision_update(ego_box, speed, boxes, valid & close, st["in_contact"])
+            st["in_contact"] = contact
         if bool(new.any()):
+            cls = torch.cat(
+                [st["veh_cls"], torch.full_like(st["ped_id"], int(AgentClass.PEDESTRIAN)), st["static_cls"]], 1
+            )
+            ids = torch.cat([st["veh_id"], st["ped_id"], st["static_id"]], 1)
+            n_dyn = st["veh_cls"].shape[1] + st["ped_id"].shape[1]
             is_static = torch.zeros_like(new)
             is_static[:, n_dyn:] = True
             kinds = {
@@ -480,7 +580,7 @@ class LiteWorld:
         st["outside"] = outside_lanes_update(inside, step_dist * active.float(), st["outside"])
         # min speed per checkpoint
         vxy = st["veh_xy"]
-        near = ((vxy - ego_xy[:, None]).norm(dim=-1) < 50.0) & st["veh_valid"] & (st["veh_speed"] > 0.1)
+        near = ((vxy - ego_xy[:, None]).square().sum(-1) < 2500.0) & st["veh_valid"] & (st["veh_speed"] > 0.1)
         cnt = near.float().sum(-1)
         mean_traffic = (st["veh_speed"] * near.float()).sum(-1) / cnt.clamp(min=1.0)
         has = cnt > 0
@@ -506,11 +606,11 @@ class LiteWorld:
         deviated = route_deviation(dist, cfg.deviation_distance)
         timeout = st["time"] >= r.timeout
         complete = self.route_completion() >= 100.0
-        emit(InfractionKind.AGENT_BLOCKED, blocked)
-        emit(InfractionKind.ROUTE_DEVIATION, deviated)
-        emit(InfractionKind.ROUTE_TIMEOUT, timeout & ~blocked & ~deviated)
         ending = active & (blocked | deviated | timeout | complete)
         if bool(ending.any()):
+            emit(InfractionKind.AGENT_BLOCKED, blocked)
+            emit(InfractionKind.ROUTE_DEVIATION, deviated)
+            emit(InfractionKind.ROUTE_TIMEOUT, timeout & ~blocked & ~deviated)
             pct = outside_percentage(st["outside"], r.length)
             emit(
                 InfractionKind.OUTSIDE_ROUTE_LANES,
@@ -630,7 +730,8 @@ class LiteWorld:
 
     def ground_truth(self, world: int = 0) -> dict:
         """World-frame ground truth of one world (for the recorder): `agents` (`AgentStates` `[A]`
-        with track ids, classes, z, sizes, colours), `agent_color` `[A, 3]` uint8, `lights` (pole xy
+        with track ids, classes, z, sizes), `parked` `[A]` bool (parked cars, never move), `agent_color`
+        `[A, 3]` uint8, `lights` (pole xy
         `[H, 2]`, yaw `[H]`, state `[H]`), `ego_pose` (x, y, z, yaw) of the rear axle, `ego_speed`, `time`."""
         a = self.agents_world()
         one = AgentStates(**{f: getattr(a, f)[world] for f in a.__dataclass_fields__})
@@ -646,8 +747,12 @@ class LiteWorld:
         ego = st["ego"][world]
         lane, _, _ = self.town.project(ego[None, :2].cpu().numpy().astype(np.float64))
         ez = float(self.town.lanes[int(lane[0])].z.mean()) if len(self.town.lanes[int(lane[0])].z) else 0.0
+        n_veh = st["veh_lane"].shape[1]
+        parked = torch.zeros(one.num_agents, dtype=torch.bool, device=self.device)
+        parked[n_veh + n_ped :] = AgentClass.is_vehicle(st["static_cls"][world])
         return {
             "agents": one,
+            "parked": parked,
             "agent_color": color,
             "lights": {
                 "pole_xy": self.md.head_pole,

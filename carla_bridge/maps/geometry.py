@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from shapely.geometry import LineString, Polygon
-from shapely.ops import substring
 
 
 def left_normals(points: np.ndarray) -> np.ndarray:
@@ -32,17 +31,16 @@ def strip_polygon(points: np.ndarray, widths: np.ndarray | float) -> Polygon:
     return poly
 
 
-def dashed(points: np.ndarray, on: float = 3.0, off: float = 3.0) -> list[LineString]:
-    """Dashes (`on` m painted, `off` m gap) along a `[P, 2]` polyline."""
-    line = LineString(points)
-    total = line.length
+def dashed(points: np.ndarray, on: float = 3.0, off: float = 3.0, step: float = 0.5) -> list[LineString]:
+    """Dashes (`on` m painted, `off` m gap) along a `[P, 2]` polyline, each resampled every `step` m."""
+    cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
     out = []
-    start = 0.0
-    while start < total:
-        piece = substring(line, start, min(start + on, total))
-        if isinstance(piece, LineString) and piece.length > 0.1:
-            out.append(piece)
-        start += on + off
+    for a in np.arange(0.0, cum[-1], on + off):
+        b = min(a + on, cum[-1])
+        if b - a <= 0.1:
+            continue
+        s = np.linspace(a, b, max(2, int(np.ceil((b - a) / step)) + 1))
+        out.append(LineString(np.stack([np.interp(s, cum, points[:, 0]), np.interp(s, cum, points[:, 1])], -1)))
     return out
 
 
@@ -50,4 +48,3 @@ def segment_across(center: np.ndarray, heading: float, length: float) -> LineStr
     """A segment of `length` [m] centred on `center` `[2]`, perpendicular to `heading` [rad]."""
     n = np.array([-np.sin(heading), np.cos(heading)]) * (length / 2.0)
     return LineString([center - n, center + n])
-

@@ -16,6 +16,7 @@ The OpenDRIVE frame (x east, y north, right-handed) is our world frame: CARLA mi
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,8 +120,8 @@ def grid_town_xodr(
         lane_width: driving lane width [m]; sidewalk_width: sidewalk width [m] (0 = none).
         junction_half: half size of a junction box = turn radius of connecting lanes [m].
         stubs: add dead-end arms of length `stub` on the grid border.
-        stop_sign_prob / light_prob: per junction, probability that all approaches get stop signs /
-            traffic lights (checked in this order, seeded by `seed`).
+        stop_sign_prob / light_prob: per junction with ≥ 3 arms, probability that all approaches get stop
+            signs / traffic lights (checked in this order, seeded by `seed`).
         name: OpenDRIVE header name.
 
     Raises:
@@ -143,7 +144,7 @@ def grid_town_xodr(
     jid = {(i, j): 1000 + i * ny + j for i in range(nx) for j in range(ny)}
     next_id = 1
 
-    def add_straight(x0: float, y0: float, hdg: float, length: float, ja: int | None, jb: int | None) -> int:
+    def add_straight(length: float, ja: int | None, jb: int | None) -> int:
         nonlocal next_id
         rid = next_id
         next_id += 1
@@ -161,7 +162,7 @@ def grid_town_xodr(
                 if ni >= nx or nj >= ny:
                     continue
                 x0, y0 = cx + h * math.cos(hdg), cy + h * math.sin(hdg)
-                rid = add_straight(x0, y0, hdg, block - 2 * h, jid[(i, j)], jid[(ni, nj)])
+                rid = add_straight(block - 2 * h, jid[(i, j)], jid[(ni, nj)])
                 straight_geo[rid] = (x0, y0, hdg, block - 2 * h)
                 arms[(i, j)].append(_Arm(rid, "start", (x0, y0), hdg))
                 x1, y1 = ni * block - h * math.cos(hdg), nj * block - h * math.sin(hdg)
@@ -181,7 +182,7 @@ def grid_town_xodr(
                     outs.append(math.pi / 2)
                 for hdg in outs:
                     x0, y0 = cx + h * math.cos(hdg), cy + h * math.sin(hdg)
-                    rid = add_straight(x0, y0, hdg, stub, jid[(i, j)], None)
+                    rid = add_straight(stub, jid[(i, j)], None)
                     straight_geo[rid] = (x0, y0, hdg, stub)
                     arms[(i, j)].append(_Arm(rid, "start", (x0, y0), hdg))
     # Signals per junction.
@@ -189,6 +190,8 @@ def grid_town_xodr(
     sid = 5000
     for node in sorted(arms):
         u = rng.random()
+        if len(arms[node]) < 3:
+            continue  # a bend, not an intersection
         kind = "206" if u < stop_sign_prob else ("1000001" if u < stop_sign_prob + light_prob else None)
         if kind is None:
             continue
@@ -238,8 +241,9 @@ def grid_town_xodr(
                 )
                 lanes = (
                     '<laneSection s="0"><center><lane id="0" type="none" level="false">'
-                    f'{_MARK.format(t="none")}</lane></center><right>'
-                    f"{_lane(-1, 'driving', lane_width, 'none', a.incoming_lane, b.outgoing_lane)}</right></laneSection>"
+                    f"{_MARK.format(t='none')}</lane></center><right>"
+                    + _lane(-1, "driving", lane_width, "none", a.incoming_lane, b.outgoing_lane)
+                    + "</right></laneSection>"
                 )
                 roads.append(_road(rid, jid[node], geo, length, link, lanes))
                 conns.append(
@@ -267,7 +271,7 @@ def write_xodr(text: str, path: str | Path) -> Path:
     """Write OpenDRIVE text to `path` (atomic: temp file + rename) and return the path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(p.suffix + ".tmp")
+    tmp = p.with_name(f"{p.name}.{os.getpid()}.tmp")  # unique per process: concurrent writers never clash
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(p)
     return p

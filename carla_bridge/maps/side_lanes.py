@@ -1,6 +1,6 @@
 """Non-driving lanes beside the driving lanes (sidewalks, shoulders, parking …) sampled from `carla.Map`.
 
-`carla.Map.generate_waypoints` yields driving lanes only, so each non-junction driving lane is sampled
+`carla.Map.generate_waypoints` yields driving lanes only, so each driving lane is sampled
 every `SIDE_SPACING` metres with ``get_waypoint_xodr`` and walked outwards (``get_right_lane`` /
 ``get_left_lane``) across non-driving lanes of the same driving direction until the next driving lane
 or the road's edge. Each side lane becomes one strip: a centreline with per-point widths.
@@ -39,12 +39,12 @@ class SideStrip:
 
 
 def side_strips(carla_map: Any, lanes: list[Lane]) -> list[SideStrip]:
-    """Every non-driving lane next to a non-junction driving lane, as strips (sorted by key)."""
+    """Every non-driving lane next to a driving lane (junction corners included), as strips (sorted by key)."""
     import carla
 
     samples: dict[tuple[int, int, int], list[tuple[float, np.ndarray, float, str]]] = defaultdict(list)
     for lane in lanes:
-        if lane.is_junction or lane.length < 0.5:
+        if lane.length < 0.5:
             continue
         s0, s1 = lane.xodr_s
         lo, hi = min(s0, s1), max(s0, s1)

@@ -42,6 +42,7 @@ MARK_NONE, MARK_LANE, MARK_CROSSWALK, MARK_STOP = 0, 1, 2, 3
 GROUND_RES = 0.2  # [m] town raster cell
 MARGIN = 40.0  # [m] raster extent beyond the outermost lane
 FALLBACK_SIDEWALK = 3.0  # [m]
+CORNER_SIDEWALK = 3.0  # [m] width of the sidewalk band filled in around junction corners
 STOP_LINE_WIDTH = 0.4  # [m]
 MARKING_WIDTH = 0.15  # [m]
 DRIVABLE_SIDE = {"Parking", "Bidirectional"}
@@ -51,12 +52,11 @@ PAINTED = ("Solid", "Broken", "SolidSolid", "SolidBroken", "BrokenSolid", "Broke
 
 @dataclass
 class StaticScene:
-    """Static geometry of one town (world frame). See the module docstring for the fields."""
+    """Static geometry of one town (world frame). See the module docstring for the fields; `parts` holds the
+    polygons behind the lazily unioned `drivable`, `sidewalk` and `shoulder` areas."""
 
     town: str
-    drivable: BaseGeometry
-    sidewalk: BaseGeometry
-    shoulder: BaseGeometry
+    parts: dict[str, list[Polygon]]
     junctions: dict[int, Polygon]
     crosswalks: list[Polygon]
     crosswalk_segments: np.ndarray
@@ -72,6 +72,32 @@ class StaticScene:
     res: float
     build_seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    _unions: dict[str, BaseGeometry] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ areas (lazy unions)
+    def _union(self, name: str) -> BaseGeometry:
+        if name not in self._unions:
+            parts = shapely.simplify(self.parts[name], 0.02)
+            u = shapely.union_all(parts, grid_size=0.01) if len(parts) else Polygon()
+            if name == "shoulder" and not u.is_empty:
+                u = u.difference(self.drivable)
+            self._unions[name] = u
+        return self._unions[name]
+
+    @property
+    def drivable(self) -> BaseGeometry:
+        """Union of driving lanes, junctions and parking/bidirectional lanes (shapely, built on first use)."""
+        return self._union("drivable")
+
+    @property
+    def sidewalk(self) -> BaseGeometry:
+        """Union of sidewalk lanes (or the fallback ring)."""
+        return self._union("sidewalk")
+
+    @property
+    def shoulder(self) -> BaseGeometry:
+        """Union of shoulders, borders, medians, curbs … minus the drivable area (Occ3D other_flat)."""
+        return self._union("shoulder")
 
     # ------------------------------------------------------------------ rasters
     def _lookup(self, image: np.ndarray, xy: np.ndarray, outside: int) -> np.ndarray:
@@ -88,7 +114,8 @@ class StaticScene:
         return self._lookup(self.ground, np.asarray(xy, np.float64), TERRAIN)
 
     def marking_at(self, xy: np.ndarray) -> np.ndarray:
-        """`[..., 2]` world points → `[...]` uint8 marking code (0 none, 1 lane line, 2 crosswalk stripe, 3 stop line)."""
+        """`[..., 2]` world points → `[...]` uint8 marking code (0 none, 1 lane line, 2 crosswalk stripe,
+        3 stop line)."""
         return self._lookup(self.markings, np.asarray(xy, np.float64), MARK_NONE)
 
     @staticmethod
@@ -209,7 +236,7 @@ def _stripes(cw: Polygon, stripe: float = 0.5, gap: float = 0.5) -> list[Polygon
     rect = np.asarray(cw.minimum_rotated_rectangle.exterior.coords)[:4]
     e1, e2 = rect[1] - rect[0], rect[2] - rect[1]
     long_, short = (e1, e2) if np.linalg.norm(e1) >= np.linalg.norm(e2) else (e2, e1)
-    start = rect[0] if np.linalg.norm(e1) >= np.linalg.norm(e2) else rect[1]
+    start = rect[0]  # the rectangle is rect[0] + α e1 + β e2, α, β ∈ [0, 1]
     length = np.linalg.norm(long_)
     u = long_ / max(length, 1e-9)
     out = []
@@ -223,72 +250,68 @@ def _stripes(cw: Polygon, stripe: float = 0.5, gap: float = 0.5) -> list[Polygon
 
 
 def build_static_scene(town: TownMap) -> StaticScene:
-    """Build the static scene of `town` (a few seconds for the largest CARLA towns)."""
+    """Build the static scene of `town` (a few seconds for the largest CARLA towns; the shapely unions
+    `drivable`/`sidewalk`/`shoulder` are computed on first access)."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
+    clock = [t0]
 
-    def tick(name: str, since: list[float] = [t0]) -> None:  # noqa: B006 (a running clock)
+    def tick(name: str) -> None:
         now = time.perf_counter()
-        timings[name] = now - since[0]
-        since[0] = now
+        timings[name] = now - clock[0]
+        clock[0] = now
 
     lane_polys = [strip_polygon(ln.points, ln.widths if ln.widths is not None else ln.width) for ln in town.lanes]
     strips: list[SideStrip] = side_strips(town.carla_map, town.lanes)
     strip_polys = [strip_polygon(st.points, st.widths) for st in strips]
     tick("polygons")
-    junctions: dict[int, Polygon] = {}
-    by_j: dict[int, list[Polygon]] = {}
-    for ln, poly in zip(town.lanes, lane_polys):
-        if ln.junction_id >= 0:
-            by_j.setdefault(ln.junction_id, []).append(poly)
-    for j, polys in sorted(by_j.items()):
-        u = shapely.union_all(polys, grid_size=0.01).buffer(0.3).buffer(-0.3)
-        filled = shapely.union_all([Polygon(p.exterior) for p in _parts(u)])
-        junctions[j] = filled
-    drivable = shapely.union_all(
-        lane_polys + [p for st, p in zip(strips, strip_polys) if st.kind in DRIVABLE_SIDE] + list(junctions.values()),
-        grid_size=0.01,
-    )
-    sidewalk = shapely.union_all([p for st, p in zip(strips, strip_polys) if st.kind in SIDEWALK_SIDE], grid_size=0.01)
-    other = [p for st, p in zip(strips, strip_polys) if st.kind not in SIDEWALK_SIDE | DRIVABLE_SIDE]
-    shoulder = shapely.union_all(other, grid_size=0.01).difference(drivable) if other else Polygon()
+    junctions = _junction_polygons(town, lane_polys)
+    parts = {
+        "drivable": lane_polys + [p for st, p in zip(strips, strip_polys) if st.kind in DRIVABLE_SIDE],
+        "sidewalk": [p for st, p in zip(strips, strip_polys) if st.kind in SIDEWALK_SIDE],
+        "shoulder": [p for st, p in zip(strips, strip_polys) if st.kind not in SIDEWALK_SIDE | DRIVABLE_SIDE],
+    }
+    parts["drivable"] += list(junctions.values())
+    corners = _corner_sidewalks(junctions, parts)
+    parts["sidewalk"] += corners
     sidewalk_paths = [st.points.copy() for st in strips if st.kind in SIDEWALK_SIDE]
-    if sidewalk.is_empty:  # no sidewalk lanes in this map: a ring around the roads
-        road = drivable.union(shoulder) if not shoulder.is_empty else drivable
-        ring_outer = road.buffer(FALLBACK_SIDEWALK, join_style="mitre")
-        sidewalk = ring_outer.difference(road)
+    if not parts["sidewalk"]:  # no sidewalk lanes in this map: a ring around the roads
+        road = shapely.union_all(parts["drivable"] + parts["shoulder"], grid_size=0.01)
+        parts["sidewalk"] = _parts(road.buffer(FALLBACK_SIDEWALK, join_style="mitre").difference(road))
         mid = road.buffer(FALLBACK_SIDEWALK / 2, join_style="mitre")
         sidewalk_paths = [np.asarray(r.coords)[:, :2] for p in _parts(mid) for r in [p.exterior, *p.interiors]]
-    tick("union")
-    crosswalks = map_crosswalks(town.carla_map)
-    cw_segments: list[np.ndarray] = []
-    if not crosswalks:
-        crosswalks, cw_segments = procedural_crosswalks(town.lanes, drivable, sidewalk)
-    else:
-        for cw in crosswalks:  # the long axis of the map's polygon, extended into the sidewalks
-            rect = np.asarray(cw.minimum_rotated_rectangle.exterior.coords)[:4]
-            e1, e2 = rect[1] - rect[0], rect[2] - rect[1]
-            long_, short = (e1, e2) if np.linalg.norm(e1) >= np.linalg.norm(e2) else (e2, e1)
-            c = rect.mean(0)
-            u = long_ / max(np.linalg.norm(long_), 1e-9)
-            half = np.linalg.norm(long_) / 2 + 1.0
-            cw_segments.append(np.stack([c - u * half, c + u * half]))
-            del short
+    tick("junctions")
     markings, marking_types = _lane_markings(town)
     stop_lines = _stop_lines(town)
     tick("markings")
-    # Town rasters.
+    # Town rasters: shoulders, then sidewalks, then everything drivable on top.
     allpts = np.concatenate([ln.points for ln in town.lanes])
     origin = allpts.min(0) - MARGIN
     extent = allpts.max(0) + MARGIN - origin
     shape = (int(np.ceil(extent[1] / GROUND_RES)), int(np.ceil(extent[0] / GROUND_RES)))
     g = _Canvas(origin, GROUND_RES, shape, TERRAIN)
-    g.polygon(shoulder, OTHER_FLAT)
-    g.polygon(sidewalk, SIDEWALK, hole_value=TERRAIN)
-    for poly in lane_polys + [p for st, p in zip(strips, strip_polys) if st.kind in DRIVABLE_SIDE]:
+    for poly in parts["shoulder"]:
+        g.polygon(poly, OTHER_FLAT)
+    for poly in parts["sidewalk"]:
+        g.polygon(poly, SIDEWALK, hole_value=TERRAIN)
+    for poly in parts["drivable"]:
         g.polygon(poly, DRIVEABLE)
-    for poly in junctions.values():
-        g.polygon(poly, DRIVEABLE)
+    ground = g.array()
+    tick("raster")
+    crosswalks = map_crosswalks(town.carla_map)
+    if crosswalks:
+        cw_segments = [_long_axis(cw) for cw in crosswalks]
+    else:
+        origin_, res_ = origin.copy(), GROUND_RES
+
+        def ground_at(xy: np.ndarray) -> np.ndarray:
+            ij = np.floor((xy - origin_) / res_).astype(np.int64)
+            ok = (ij[:, 1] >= 0) & (ij[:, 0] >= 0) & (ij[:, 1] < ground.shape[0]) & (ij[:, 0] < ground.shape[1])
+            out = np.full(len(xy), TERRAIN, np.uint8)
+            out[ok] = ground[ij[ok, 1], ij[ok, 0]]
+            return out
+
+        crosswalks, cw_segments = procedural_crosswalks(town.lanes, ground_at, DRIVEABLE, SIDEWALK)
     for cw in crosswalks:
         g.polygon(cw, DRIVEABLE)
     ground = g.array()
@@ -301,14 +324,12 @@ def build_static_scene(town: TownMap) -> StaticScene:
     for line in stop_lines:
         m.polygon(line.buffer(STOP_LINE_WIDTH / 2, cap_style="flat"), MARK_STOP)
     marks = m.array()
-    tick("raster")
+    tick("crosswalks+markings raster")
     buildings, trees = _structures(town, ground, origin)
     tick("structures")
     return StaticScene(
         town=town.name,
-        drivable=drivable,
-        sidewalk=sidewalk,
-        shoulder=shoulder,
+        parts=parts,
         junctions=junctions,
         crosswalks=crosswalks,
         crosswalk_segments=np.stack(cw_segments) if cw_segments else np.zeros((0, 2, 2)),
@@ -327,17 +348,57 @@ def build_static_scene(town: TownMap) -> StaticScene:
     )
 
 
+def _junction_polygons(town: TownMap, lane_polys: list[Polygon]) -> dict[int, Polygon]:
+    """Per junction id: the union of its connecting lanes, small gaps closed and holes filled."""
+    by_j: dict[int, list[Polygon]] = {}
+    for ln, poly in zip(town.lanes, lane_polys):
+        if ln.junction_id >= 0:
+            by_j.setdefault(ln.junction_id, []).append(poly)
+    out: dict[int, Polygon] = {}
+    for j, polys in sorted(by_j.items()):
+        u = shapely.union_all(shapely.simplify(polys, 0.05)).buffer(0.3, quad_segs=2).buffer(-0.3, quad_segs=2)
+        out[j] = shapely.union_all([Polygon(p.exterior) for p in _parts(u)])
+    return out
+
+
+def _corner_sidewalks(junctions: dict[int, Polygon], parts: dict[str, list[Polygon]]) -> list[Polygon]:
+    """Sidewalk around junction corners: a `CORNER_SIDEWALK` band around each junction, minus the road, kept
+    where it touches the sidewalks of the roads meeting there (CARLA junctions rarely carry sidewalk lanes)."""
+    if not parts["sidewalk"]:
+        return []
+    sides = np.array(parts["sidewalk"], dtype=object)
+    roads = np.array(parts["drivable"] + parts["shoulder"], dtype=object)
+    side_tree, road_tree = shapely.STRtree(sides), shapely.STRtree(roads)
+    out: list[Polygon] = []
+    for poly in junctions.values():
+        band = poly.buffer(CORNER_SIDEWALK, quad_segs=4)
+        near_side = side_tree.query(band)
+        if len(near_side) == 0:
+            continue
+        ring = band.difference(shapely.union_all(shapely.simplify(roads[road_tree.query(band)], 0.02)))
+        touch = shapely.union_all(sides[near_side]).buffer(0.3)
+        out.extend(p for p in _parts(ring) if p.area > 1.0 and p.intersects(touch))
+    return out
+
+
+def _long_axis(cw: Polygon) -> np.ndarray:
+    """`[2, 2]` pedestrian segment along a crosswalk polygon's long axis, 1 m beyond each end."""
+    rect = np.asarray(cw.minimum_rotated_rectangle.exterior.coords)[:4]
+    e1, e2 = rect[1] - rect[0], rect[2] - rect[1]
+    long_ = e1 if np.linalg.norm(e1) >= np.linalg.norm(e2) else e2
+    u = long_ / max(np.linalg.norm(long_), 1e-9)
+    half = np.linalg.norm(long_) / 2 + 1.0
+    c = rect.mean(0)
+    return np.stack([c - u * half, c + u * half])
+
+
 def _structures(town: TownMap, ground: np.ndarray, origin: np.ndarray) -> tuple[list[Box3D], list[Box3D]]:
     """Buildings and trees on a 1 m road mask derived from the ground raster."""
-    f = int(round(1.0 / GROUND_RES))
+    f = round(1.0 / GROUND_RES)
     r, c = (ground.shape[0] // f) * f, (ground.shape[1] // f) * f
     road = (ground[:r, :c] != TERRAIN).reshape(r // f, f, c // f, f).any(axis=(1, 3))
 
-    def ground_z(xy: np.ndarray) -> np.ndarray:
-        lane, s, _ = town.project(xy)
-        return np.array([np.interp(si, town.lanes[li].s, town.lanes[li].z) for li, si in zip(lane, s)])
-
-    return place_structures(road, origin, f * GROUND_RES, ground_z, seed=town.seed)
+    return place_structures(road, origin, f * GROUND_RES, town.ground_z, seed=town.seed)
 
 
 __all__ = [

@@ -17,9 +17,9 @@ from scipy import ndimage
 BUILDING_SETBACK = (4.0, 9.0)  # [m] building front from the road area
 BUILDING_CLEARANCE = 2.5  # [m] minimum distance of any footprint point to the road area
 BUILDING_SIZE = ((8.0, 24.0), (6.0, 14.0), (5.0, 22.0))  # length along the road, depth, height ranges [m]
-TREE_BAND = (2.5, 4.5)  # [m] tree centre distance from the road area
-TREE_SIZE = ((2.5, 5.0), (4.0, 9.0))  # canopy size, height [m]
-TREE_CLEARANCE = 0.3
+TREE_BAND = (3.0, 5.5)  # [m] tree centre distance from the road area
+TREE_SIZE = ((2.0, 4.0), (4.0, 9.0))  # canopy size, height [m]
+TREE_CLEARANCE = 1.5  # on the 1 m field: ≥ 1.5 keeps every footprint sample ≥ 2 cells off the road
 
 
 @dataclass(frozen=True)
@@ -132,14 +132,16 @@ def place_structures(
         return True
 
     buildings: list[Box3D] = []
-    for xy in band(BUILDING_SETBACK[0], BUILDING_SETBACK[1], building_spacing):
-        out = heading_away(xy[None])[0]
-        length, depth, height = (rng.uniform(*rg) for rg in BUILDING_SIZE)
-        centre = xy + depth / 2.0 * np.array([np.cos(out), np.sin(out)])
+    cand = band(BUILDING_SETBACK[0], BUILDING_SETBACK[1], building_spacing)
+    out = heading_away(cand) if len(cand) else np.zeros(0)
+    dims = np.stack([rng.uniform(*rg, size=len(cand)) for rg in BUILDING_SIZE], -1)  # [N, 3] length, depth, height
+    centre = cand + dims[:, 1:2] / 2.0 * np.stack([np.cos(out), np.sin(out)], -1) if len(cand) else cand
+    z = ground_z(centre) if len(cand) else np.zeros(0)
+    for k in range(len(cand)):
         # The long side faces the road: the box's x axis runs along the road edge.
-        yaw = float(np.arctan2(np.sin(out + np.pi / 2), np.cos(out + np.pi / 2)))
-        z = float(ground_z(centre[None])[0])
-        box = Box3D(float(centre[0]), float(centre[1]), z + height / 2, yaw, length, depth, height)
+        yaw = float(np.arctan2(np.sin(out[k] + np.pi / 2), np.cos(out[k] + np.pi / 2)))
+        length, depth, height = dims[k]
+        box = Box3D(float(centre[k, 0]), float(centre[k, 1]), float(z[k] + height / 2), yaw, length, depth, height)
         if accept(box, BUILDING_CLEARANCE):
             buildings.append(box)
     trees: list[Box3D] = []
@@ -147,10 +149,14 @@ def place_structures(
     far = centres[dist >= 15.0]
     n_far = rng.poisson(len(far) * res * res * open_tree_density) if len(far) else 0
     scatter = far[rng.choice(len(far), size=min(n_far, len(far)), replace=False)] if n_far else np.zeros((0, 2))
-    for xy in np.concatenate([edge, scatter]):
-        size, height = rng.uniform(*TREE_SIZE[0]), rng.uniform(*TREE_SIZE[1])
-        z = float(ground_z(xy[None])[0])
-        box = Box3D(float(xy[0]), float(xy[1]), z + height / 2, float(rng.uniform(-np.pi, np.pi)), size, size, height)
+    spots = np.concatenate([edge, scatter])
+    size = rng.uniform(*TREE_SIZE[0], size=len(spots))
+    height = rng.uniform(*TREE_SIZE[1], size=len(spots))
+    yaw = rng.uniform(-np.pi, np.pi, size=len(spots))
+    z = ground_z(spots) if len(spots) else np.zeros(0)
+    for k, xy in enumerate(spots):
+        h = float(height[k])
+        box = Box3D(float(xy[0]), float(xy[1]), float(z[k] + h / 2), float(yaw[k]), float(size[k]), float(size[k]), h)
         if accept(box, TREE_CLEARANCE):
             trees.append(box)
     return buildings, trees

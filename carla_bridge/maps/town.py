@@ -52,6 +52,10 @@ class TownMap:
         self._arrays: dict[str, LaneArrays] = {}
         self.build_seconds = time.perf_counter() - t0
 
+    def __reduce__(self) -> tuple:
+        """Pickle as (path, seed): unpickling reloads through `load_town` (the `carla.Map` itself is not picklable)."""
+        return (load_town, (str(self.path), self.seed))
+
     def __repr__(self) -> str:
         return f"TownMap({self.name!r}, lanes={len(self.lanes)}, length={self.total_length:.0f} m)"
 
@@ -84,6 +88,15 @@ class TownMap:
         """
         lane, s, lateral, _ = self._index.project(xy, yaw)
         return lane, s, lateral
+
+    def ground_z(self, xy: np.ndarray) -> np.ndarray:
+        """Ground height [m] `[M]` at world points `[M, 2]`: the height of the nearest driving lane there."""
+        lane, s, _ = self.project(xy)
+        z = np.empty(len(lane))
+        for li in np.unique(lane):
+            m = lane == li
+            z[m] = np.interp(s[m], self.lanes[li].s, self.lanes[li].z)
+        return z
 
     def lane_candidates(
         self, xy: np.ndarray, radius: float

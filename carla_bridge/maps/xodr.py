@@ -1,18 +1,25 @@
 """OpenDRIVE files: finding vendored towns, reading and validating .xodr text, loading `carla.Map`.
 
-Towns are given by name (``Town01`` → ``carla_bridge/data/towns/Town01.xodr``) or by a path to any
-``.xodr``. The OpenDRIVE header's ``name`` is empty in real CARLA files, so a town's name is the file
+Towns are given by name (``Town01`` → ``carla_bridge/data/towns/Town01.xodr``), by a path to any
+``.xodr``, or as a procedural grid town ``Grid<nx>x<ny>[s<seed>]`` (e.g. ``Grid3x3s7``: 3 × 3 junctions,
+lights at ~60 % and stop signs at ~25 % of them, seed 7), generated once into `procedural_cache_dir()`.
+The OpenDRIVE header's ``name`` is empty in real CARLA files, so a town's name is the file
 stem. `carla.Map` accepts any XML without complaint (it then has no lanes), so the text is parsed with
 ElementTree first and a map without driving lanes is rejected by the caller.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 TOWNS_DIR = Path(__file__).resolve().parent.parent / "data" / "towns"
+PROCEDURAL_NAME = re.compile(r"Grid(\d+)x(\d+)(?:s(\d+))?")
+MAX_GRID = 12
 
 # m/s per unit of OpenDRIVE <speed unit=...>.
 _SPEED_UNITS = {"m/s": 1.0, "km/h": 1.0 / 3.6, "mph": 0.44704}
@@ -36,11 +43,34 @@ def resolve_town(name_or_path: str | Path) -> tuple[str, Path]:
             raise FileNotFoundError(f"OpenDRIVE map file not found: {path}")
         return path.stem, path
     path = TOWNS_DIR / f"{s}.xodr"
+    if path.is_file():
+        return s, path
+    m = PROCEDURAL_NAME.fullmatch(s)
+    if m:
+        return s, _procedural_path(s, int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    raise FileNotFoundError(
+        f"unknown town {s!r}: no map {path.name} in {TOWNS_DIR}; available towns: {', '.join(available_towns())} "
+        "(or a procedural grid town 'Grid<nx>x<ny>[s<seed>]', e.g. Grid3x3s7)"
+    )
+
+
+def _procedural_path(name: str, nx: int, ny: int, seed: int) -> Path:
+    """Write (once) the procedural grid town `name` into the cache folder and return its path."""
+    from carla_bridge.maps.procedural import grid_town_xodr, write_xodr
+
+    if not (1 <= nx <= MAX_GRID and 1 <= ny <= MAX_GRID and nx * ny >= 2):
+        raise FileNotFoundError(f"procedural town {name!r}: need 1 ≤ nx, ny ≤ {MAX_GRID} and nx·ny ≥ 2")
+    path = procedural_cache_dir() / f"{name}.xodr"
     if not path.is_file():
-        raise FileNotFoundError(
-            f"unknown town {s!r}: no map {path.name} in {TOWNS_DIR}; available towns: {', '.join(available_towns())}"
-        )
-    return s, path
+        text = grid_town_xodr(nx, ny, stubs=False, light_prob=0.6, stop_sign_prob=0.25, seed=seed, name=name)
+        write_xodr(text, path)
+    return path
+
+
+def procedural_cache_dir() -> Path:
+    """Where procedural towns are written: $DRIVEWM_CACHE/towns, else <tmp>/drivewm_towns."""
+    root = os.environ.get("DRIVEWM_CACHE")
+    return Path(root) / "towns" if root else Path(tempfile.gettempdir()) / "drivewm_towns"
 
 
 def read_xodr(path: Path) -> tuple[str, ET.Element]:

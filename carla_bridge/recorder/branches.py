@@ -71,11 +71,17 @@ def route_frame_path(route_xy: np.ndarray, ego: np.ndarray) -> tuple[np.ndarray,
     return path, arc
 
 
-def branch_plans(kinds: list[str], route_xy: np.ndarray, ego: np.ndarray, speed: float) -> np.ndarray:
-    """`[K, T, 3]` float32 plans (x, y, yaw) of the rear axle at t = 0.5·(1..T) s in the ego frame."""
+def branch_trajectories(
+    kinds: list[str], route_xy: np.ndarray, ego: np.ndarray, speed: float, seconds: float = 6.0, dt: float = 0.05
+) -> np.ndarray:
+    """`[K, F, 3]` dense rear-axle trajectories (x, y, yaw) in the ego frame at t = dt·(0..F-1) s.
+
+    Longer than the 3 s horizon, so a tracking controller can be fed the plan ahead of the current
+    time all along the branch (`plan_window`).
+    """
     path, arc = route_frame_path(route_xy, ego)
-    fine_t = np.linspace(0.0, HORIZON_STEPS * STEP_SECONDS, HORIZON_STEPS * 10 + 1)
-    out = np.zeros((len(kinds), HORIZON_STEPS, 3), dtype=np.float32)
+    fine_t = np.arange(round(seconds / dt) + 1) * dt
+    out = np.zeros((len(kinds), len(fine_t), 3), dtype=np.float64)
     for k, kind in enumerate(kinds):
         s = speed_profile(kind, max(speed, 0.0), fine_t)
         px, py = np.interp(s, arc, path[:, 0]), np.interp(s, arc, path[:, 1])
@@ -88,10 +94,21 @@ def branch_plans(kinds: list[str], route_xy: np.ndarray, ego: np.ndarray, speed:
         y = py + np.cos(heading) * lat
         dx, dy = np.gradient(x), np.gradient(y)
         moving = np.hypot(dx, dy) > 1e-4
-        yaw = np.where(moving, np.arctan2(dy, dx), heading)
-        idx = np.arange(1, HORIZON_STEPS + 1) * 10
-        out[k, :, 0], out[k, :, 1], out[k, :, 2] = x[idx], y[idx], yaw[idx]
+        out[k, :, 0], out[k, :, 1] = x, y
+        out[k, :, 2] = np.where(moving, np.arctan2(dy, dx), heading)
     return out
+
+
+def plan_window(traj: np.ndarray, elapsed: float, dt: float = 0.05) -> np.ndarray:
+    """`[K, T, 3]` the poses of dense trajectories `traj [K, F, 3]` at t = elapsed + 0.5·(1..T) s
+    (nearest sample; clamped to the end)."""
+    idx = np.round((elapsed + STEP_SECONDS * np.arange(1, HORIZON_STEPS + 1)) / dt).astype(np.int64)
+    return traj[:, np.clip(idx, 0, traj.shape[1] - 1)]
+
+
+def branch_plans(kinds: list[str], route_xy: np.ndarray, ego: np.ndarray, speed: float) -> np.ndarray:
+    """`[K, T, 3]` float32 plans (x, y, yaw) of the rear axle at t = 0.5·(1..T) s in the ego frame."""
+    return plan_window(branch_trajectories(kinds, route_xy, ego, speed), 0.0).astype(np.float32)
 
 
 def static_base(

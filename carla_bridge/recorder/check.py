@@ -74,7 +74,7 @@ def _rect_containment(inner: list[int], outer: tuple[float, float, float, float]
 def check_dataset(dataroot: str | Path, version: str, verbose: bool = False) -> CheckReport:
     """Run every check on `dataroot` / `version`."""
     from nuscenes.nuscenes import NuScenes
-    from nuscenes.utils.geometry_utils import view_points
+    from nuscenes.utils.geometry_utils import BoxVisibility, view_points
 
     from carla_bridge.recorder.devkit_maps import load_nuscenes_map
     from occupancy.grid import GridSpec
@@ -159,7 +159,9 @@ def check_dataset(dataroot: str | Path, version: str, verbose: bool = False) -> 
                     if box[4] < MIN_PIXELS_FOR_PROJECTION:
                         continue
                     sd_tok = samples[s_tok]["data"][cam]
-                    _, boxes, k = nusc.get_sample_data(sd_tok, selected_anntokens=[ann_of[inst_tok]])
+                    _, boxes, k = nusc.get_sample_data(
+                        sd_tok, box_vis_level=BoxVisibility.NONE, selected_anntokens=[ann_of[inst_tok]]
+                    )
                     checked += 1
                     if not boxes:
                         failed += 1

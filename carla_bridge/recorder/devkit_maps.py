@@ -13,8 +13,9 @@ Usage::
 
 The devkit's explorer also hard-codes the four maps' sizes in `get_map_mask` (used when the whole
 map is requested); `_patch_explorer` makes it read our maps' `canvas_edge` instead, for our
-locations only. `register_town_locations()` (every vendored town, Town01…Town06) and
-`_patch_explorer()` run at import; datasets recorded on other .xodr files register their
+locations only. And `descartes.PolygonPatch`, which the map renderers use, predates shapely 2
+(`_patch_descartes` feeds it ring coordinates). `register_town_locations()` (every vendored town,
+Town01…Town06) and the two patches run at import; datasets recorded on other .xodr files register their
 location with `register_location(name)`.
 
 The dataset's **global frame** is the simulator's world frame shifted by a per-town offset
@@ -131,5 +132,40 @@ def _patch_explorer() -> None:
     NuScenesMapExplorer.get_map_mask = get_map_mask
 
 
+def _patch_descartes() -> None:
+    """`descartes.PolygonPatch` (used by every `NuScenesMap.render_*`) reads `numpy.asarray(polygon.exterior)`,
+    which shapely 2 no longer supports; give it the ring coordinates instead (same output)."""
+    try:
+        from descartes import patch
+    except ImportError:  # pragma: no cover - descartes is a devkit dependency
+        return
+    if getattr(patch.PolygonPath, "_drivewm_patched", False):
+        return
+    from matplotlib.path import Path as MplPath
+
+    original = patch.PolygonPath
+
+    def coding(n: int) -> np.ndarray:
+        vals = np.full(n, MplPath.LINETO, dtype=MplPath.code_type)
+        vals[0] = MplPath.MOVETO
+        return vals
+
+    def polygon_path(polygon):  # type: ignore[no-untyped-def]
+        ptype = getattr(polygon, "geom_type", None)
+        if ptype not in ("Polygon", "MultiPolygon"):
+            return original(polygon)  # GeoJSON input: descartes' own code works
+        parts = [polygon] if ptype == "Polygon" else list(polygon.geoms)
+        rings = [
+            [np.asarray(p.exterior.coords)[:, :2]] + [np.asarray(r.coords)[:, :2] for r in p.interiors] for p in parts
+        ]
+        vertices = np.concatenate([np.concatenate(r) for r in rings])
+        codes = np.concatenate([np.concatenate([coding(len(x)) for x in r]) for r in rings])
+        return MplPath(vertices, codes)
+
+    polygon_path._drivewm_patched = True  # type: ignore[attr-defined]
+    patch.PolygonPath = polygon_path
+
+
 register_town_locations()
 _patch_explorer()
+_patch_descartes()

@@ -9,6 +9,7 @@ same boxes the cameras see, so pixels, annotations and voxels agree by construct
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from dataclasses import dataclass
@@ -28,9 +29,9 @@ from occupancy.visibility import camera_rays, lidar_rays, ray_cast_mask
 ANNOTATION_RADIUS = 50.0  # [m] agents whose box centre is within this distance of the ego are annotated
 MOVING_SPEED = 0.5  # [m/s] vehicles faster than this are `vehicle.moving`
 WALKING_SPEED = 0.3  # [m/s] pedestrians faster than this are `pedestrian.moving`
-CAMERA_MASK_RAYS = 20_000  # camera rays cast for mask_camera (pixels are strided to about this many)
-LIDAR_MASK_RAYS = 20_000  # lidar returns cast for mask_lidar (subsampled to about this many)
-MASK_STEP = 0.3  # [m] ray sampling step of the visibility masks (3/4 of the 0.4 m voxel)
+CAMERA_MASK_RAYS = 16_000  # camera rays cast for mask_camera (pixels are strided to about this many)
+LIDAR_MASK_RAYS = 16_000  # lidar returns cast for mask_lidar (subsampled to about this many)
+MASK_STEP = 0.4  # [m] ray sampling step of the visibility masks (one voxel edge)
 MIN_BOX2D_PIXELS = 4  # instances with fewer pixels in a camera get no 2D box there
 _VEHICLES = {AgentClass.CAR, AgentClass.TRUCK, AgentClass.BUS, AgentClass.CONSTRUCTION_VEHICLE, AgentClass.TRAILER}
 _CYCLES = {AgentClass.BICYCLE, AgentClass.MOTORCYCLE}
@@ -80,6 +81,18 @@ def world_boxes_to_ego(boxes: np.ndarray, ego: np.ndarray) -> np.ndarray:
     out[:, 2] = boxes[:, 2] - ego[2]
     out[:, 3] = np.remainder(boxes[:, 3] - ego[3] + math.pi, 2 * math.pi) - math.pi
     return out
+
+
+def match_render_heights(snap: WorldSnapshot, render_scene: object) -> WorldSnapshot:
+    """The snapshot with each agent's box-centre z taken from the render scene's box of the same
+    instance id (what the cameras and lidar saw), so annotations, labels and pixels agree."""
+    ids = np.asarray(render_scene.instance_id, dtype=np.int64)
+    z_of = dict(zip(ids.tolist(), np.asarray(render_scene.boxes, dtype=np.float64)[:, 2].tolist()))
+    center = snap.center.copy()
+    for a, tid in enumerate(snap.track_id.tolist()):
+        if tid in z_of:
+            center[a, 2] = z_of[tid]
+    return dataclasses.replace(snap, center=center)
 
 
 def attribute_name(cls: int, speed: float, parked: bool) -> str | None:
@@ -162,16 +175,10 @@ def ground_classes_on_grid(patch: object, ego: np.ndarray, grid: GridSpec) -> np
     c, s = math.cos(ego[3]), math.sin(ego[3])
     wx = ego[0] + c * centers[..., 0] - s * centers[..., 1]
     wy = ego[1] + s * centers[..., 0] + c * centers[..., 1]
-    px, py, pyaw = patch.pose
-    cp, sp = math.cos(pyaw), math.sin(pyaw)
-    dx, dy = wx - px, wy - py
-    lx, ly = cp * dx + sp * dy, -sp * dx + cp * dy
-    i = np.floor((lx - patch.lower[0]) / patch.resolution).astype(np.int64)
-    j = np.floor((ly - patch.lower[1]) / patch.resolution).astype(np.int64)
-    nx, ny = patch.classes.shape
-    inside = (i >= 0) & (i < nx) & (j >= 0) & (j < ny)
-    out = np.full(grid.bev_shape, 14, dtype=np.uint8)
-    out[inside] = patch.classes[i[inside], j[inside]]
+    i, j, inside = patch.to_patch(np.stack([wx.reshape(-1), wy.reshape(-1)], axis=1))
+    out = np.full(wx.size, 14, dtype=np.uint8)
+    out[inside] = np.asarray(patch.classes)[i[inside], j[inside]]
+    out = out.reshape(grid.bev_shape)
     out[~np.isin(out, (11, 12, 13, 14))] = 14
     return out
 
@@ -274,6 +281,7 @@ def record_keyframe(
 
     rig = ctx.rig
     ego = np.asarray(snap.ego, dtype=np.float64)
+    snap = match_render_heights(snap, render_scene)
     mesh = build_mesh(render_scene)
     cams = render_cameras(render_scene, rig, ego, mesh=mesh)
     lidar = render_lidar(render_scene, rig, ego, beams=ctx.lidar_beams, mesh=mesh)
@@ -317,6 +325,7 @@ def record_keyframe(
                 attribute=attribute_name(int(snap.cls[a]), speed, bool(snap.parked[a])),
                 visible_fraction=vis,
                 num_lidar_pts=int(lidar_pts.get(tid, 0)),
+                speed=speed,
             )
         )
     annotated = {int(snap.track_id[a]) for a in idx}

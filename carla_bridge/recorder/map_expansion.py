@@ -102,7 +102,11 @@ def map_info(town_map: object) -> MapInfo:
     return MapInfo(town_map.name, location, offset, canvas_edge(bounds, offset), make_token("map", location))
 
 
-def _polygons(geom: BaseGeometry | None) -> list[Polygon]:
+def _polygons(geom: BaseGeometry | dict | list | None) -> list[Polygon]:
+    if isinstance(geom, dict):
+        geom = list(geom.values())
+    if isinstance(geom, (list, tuple)):
+        return [p for g in geom for p in _polygons(g)]
     if geom is None or geom.is_empty:
         return []
     if isinstance(geom, Polygon):
@@ -326,9 +330,6 @@ def build_map_expansion(town_map: object, info: MapInfo) -> dict:
         if lane.id in lane_polys:
             key = ("junction", lane.junction_id) if lane.is_junction else ("road", lane.road_id)
             groups.setdefault(key, []).append(lane_polys[lane.id].buffer(0.05))
-    junction_geoms = {}
-    for j, poly in enumerate(_polygons(getattr(static, "junctions", None))):
-        junction_geoms[j] = poly
     seg_of_road: dict[int, str] = {}
     for (kind, key), polys in sorted(groups.items()):
         union = shapely.union_all(polys)
@@ -497,6 +498,6 @@ def write_map(dataroot: str | Path, town_map: object) -> MapInfo:
     png = root / info.basemap_filename
     tmp = png.with_name(f".{png.name}.tmp")
     png.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(render_basemap(town_map, info)).save(tmp, format="PNG", optimize=False)
+    Image.fromarray(render_basemap(town_map, info)).save(tmp, format="PNG", compress_level=1)
     tmp.replace(png)
     return info

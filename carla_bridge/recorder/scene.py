@@ -7,6 +7,7 @@ in `SimDriver`, so the rest of the recorder only sees `WorldSnapshot`s and `Rend
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -16,7 +17,8 @@ import numpy as np
 from carla_bridge.recorder.branches import (
     HORIZON_STEPS,
     STEP_SECONDS,
-    branch_plans,
+    branch_trajectories,
+    plan_window,
     semantics_in_frame,
     static_base,
 )
@@ -36,61 +38,36 @@ SCENE_EPOCH_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z; scene i starts i
 ROUTE_LENGTH_MARGIN = 150.0  # [m] route beyond what the scene can drive
 
 
-def random_route(town_map: object, length: float, rng: np.random.Generator, town: str, route_id: str):
-    """A `Route` along the lane graph: a random spawn point, then random successors until `length` m."""
-    from carla_bridge.routes import Route
-
-    spawns = town_map.spawn_points(spacing=10.0, rng=rng)
-    if len(spawns) == 0:
-        raise ValueError(f"town {town} has no spawn points")
-    x, y, _yaw, lane_id = spawns[rng.integers(len(spawns))]
-    lanes = town_map.lanes
-    lane = lanes[int(lane_id)]
-    i0 = int(np.argmin(np.linalg.norm(lane.points - [x, y], axis=1)))
-    pts = [lane.points[i0:]]
-    yaws = [lane.yaw[i0:]]
-    total = float(lane.s[-1] - lane.s[i0])
-    while total < length and lane.successors:
-        lane = lanes[int(lane.successors[rng.integers(len(lane.successors))])]
-        pts.append(lane.points[1:])
-        yaws.append(lane.yaw[1:])
-        total += lane.length
-    poly = np.concatenate(pts)
-    yaw_all = np.concatenate(yaws)
-    step = max(1, len(poly) // 40)
-    keep = np.unique(np.r_[np.arange(0, len(poly), step), len(poly) - 1])
-    wp = np.concatenate([poly[keep], np.zeros((len(keep), 1))], axis=1)
-    return Route(id=route_id, town=town, waypoints_world=wp, yaw=yaw_all[keep]), poly
-
-
 class SimDriver:
-    """The recorder's view of the lite simulator (the one place that knows its API)."""
+    """The recorder's view of the lite simulator (the one place that knows its API): a
+    `LiteBackend` driven by the privileged `Autopilot`, its `LiteWorld` branched for counterfactuals."""
 
     def __init__(self, town_map: object, cfg: GeneratorConfig, seed: int) -> None:
-        from carla_bridge.lite import LiteBackend, LiteConfig
+        from carla_bridge.autopilot import Autopilot
+        from carla_bridge.lite.backend import LiteBackend
+        from carla_bridge.lite.config import LiteConfig
 
         self.town_map = town_map
         lite_cfg = LiteConfig(
             num_vehicles=cfg.num_vehicles, num_pedestrians=cfg.num_pedestrians, num_parked=cfg.num_parked
         )
         self.backend = LiteBackend(town_map, lite_cfg)
+        self.autopilot = Autopilot()
         self.seed = seed
         self.dt = lite_cfg.dt
+        self.time = 0.0
 
     @property
     def world(self) -> object:
         return self.backend.world
 
-    def reset(self, route: object) -> None:
-        from carla_bridge.autopilot import Autopilot
-
-        self.obs = self.backend.reset(route, self.seed)
-        self.autopilot = Autopilot()
+    def reset(self, route_plan: object) -> None:
+        self.backend.reset(route_plan, self.seed)
+        self.autopilot.reset()
         self.time = 0.0
 
     def step(self) -> list:
-        control = self.autopilot.run_step(self.obs, self.backend.privileged())
-        self.obs, events = self.backend.step(control)
+        _, events = self.backend.step(self.autopilot.control(self.world))
         self.time += self.dt
         return events
 
@@ -98,30 +75,32 @@ class SimDriver:
         return snapshot_from_ground_truth(self.world.ground_truth(0), self.time)
 
     def render_scene(self, appearance: object) -> object:
-        return self.backend.render_scene(appearance=appearance)
+        return dataclasses.replace(self.backend.render_scene(), appearance=appearance)
 
-    def branch(self, plans_world: np.ndarray, steps: int, every: int) -> dict:
-        """Drive K copies of the current world, ego k tracking plan k (world frame `[K, T, 3]`) with
-        reactive traffic. Returns `snapshots` (`[steps // every][K]` `WorldSnapshot`s) and
-        `collision` `[K]` bool (any ego collision event in that world)."""
+    def branch(self, traj_world: np.ndarray, steps: int, every: int) -> dict:
+        """Drive K copies of the current world with reactive traffic, ego k tracking the dense world
+        trajectory `traj_world[k]` (`[K, F, 3]` at dt spacing from now). Returns `snapshots`
+        (`[steps // every][K]` `WorldSnapshot`s) and `collision` `[K]` bool (any ego collision)."""
         import torch
 
         from agents.se2 import se2_relative
 
-        k_n = plans_world.shape[0]
+        k_n = traj_world.shape[0]
         worlds = self.world.branch(k_n)
-        plans = torch.as_tensor(plans_world, dtype=torch.float32)
         collision = np.zeros(k_n, dtype=bool)
         snaps: list[list[WorldSnapshot]] = []
         t0 = self.time
-        for i in range(1, steps + 1):
+        for i in range(steps):
+            plans = torch.as_tensor(plan_window(traj_world, i * self.dt, self.dt), dtype=torch.float32)
             pose = worlds.ego_pose()  # [K, 3]
             local = se2_relative(pose[:, None, :].expand_as(plans), plans)
             for ev in worlds.step_plans(local):
                 if ev.kind.startswith("collision"):
                     collision[ev.world] = True
-            if i % every == 0:
-                snaps.append([snapshot_from_ground_truth(worlds.ground_truth(w), t0 + i * self.dt) for w in range(k_n)])
+            if (i + 1) % every == 0:
+                snaps.append(
+                    [snapshot_from_ground_truth(worlds.ground_truth(w), t0 + (i + 1) * self.dt) for w in range(k_n)]
+                )
         return {"snapshots": snaps, "collision": collision}
 
 
@@ -132,13 +111,15 @@ def snapshot_from_ground_truth(gt: dict, time: float) -> WorldSnapshot:
     n = len(valid)
     parked = np.asarray(gt.get("parked", np.zeros(n, dtype=bool)), dtype=bool)
     xy = np.asarray(a.xy, dtype=np.float64)
+    ego = np.asarray(gt["ego_pose"], dtype=np.float64).reshape(4)
+    z = np.asarray(a.z, dtype=np.float64) + ego[2]  # the renderer places boxes at z + the ego's ground height
     return WorldSnapshot(
         time=float(time),
-        ego=np.asarray(gt["ego_pose"], dtype=np.float64).reshape(4),
+        ego=ego,
         ego_speed=float(gt["ego_speed"]),
         track_id=np.asarray(a.track_id, dtype=np.int64)[valid],
         cls=np.asarray(a.cls, dtype=np.int64)[valid],
-        center=np.concatenate([xy, np.asarray(a.z, dtype=np.float64)[:, None]], 1)[valid],
+        center=np.concatenate([xy, z[:, None]], 1)[valid],
         yaw=np.asarray(a.yaw, dtype=np.float64)[valid],
         size=np.asarray(a.size, dtype=np.float64)[valid],
         velocity=np.asarray(a.velocity, dtype=np.float64)[valid],
@@ -173,10 +154,15 @@ def record_branch_point(
     from agents.boxes import box_corners, ego_boxes
 
     ego0 = np.asarray(snap0.ego, dtype=np.float64)
-    plans = branch_plans(kinds, route_xy, ego0, snap0.ego_speed)  # [K, T, 3] ego frame
-    plans_world = _plans_to_world(plans, ego0)
+    keep = np.asarray([int(t) in instance_token for t in snap0.track_id], dtype=bool)
+    snap0 = dataclasses.replace(
+        snap0,
+        **{f: getattr(snap0, f)[keep] for f in ("track_id", "cls", "center", "yaw", "size", "velocity", "parked")},
+    )
+    traj = branch_trajectories(kinds, route_xy, ego0, snap0.ego_speed, dt=driver.dt)  # [K, F, 3] ego frame
+    plans = plan_window(traj, 0.0, driver.dt).astype(np.float32)  # [K, T, 3] the plans as seen at t0
     steps_per = round(STEP_SECONDS / driver.dt)
-    result = driver.branch(plans_world, steps=HORIZON_STEPS * steps_per, every=steps_per)
+    result = driver.branch(_plans_to_world(traj, ego0), steps=HORIZON_STEPS * steps_per, every=steps_per)
     snaps: list[list[WorldSnapshot]] = result["snapshots"]  # [T][K]
     k_n, t_n = len(kinds), HORIZON_STEPS
     ids = [int(t) for t in snap0.track_id]
@@ -203,7 +189,7 @@ def record_branch_point(
             boxes = np.concatenate([s.center, s.yaw[:, None], s.size], 1) if len(s.track_id) else np.zeros((0, 7))
             sem[k, t] = semantics_in_frame(grid, base, world_boxes_to_ego(boxes, ego0), s.cls)
             if drivable is not None:
-                corners = box_corners(ego_boxes(torch.tensor(e[[0, 1, 3]], dtype=torch.float32)))[0].numpy()
+                corners = box_corners(ego_boxes(torch.tensor(e[[0, 1, 3]], dtype=torch.float32))).numpy().reshape(4, 2)
                 offroad[k] |= not bool(shapely.contains_xy(drivable, corners[:, 0], corners[:, 1]).all())
     sizes = np.asarray(snap0.size, dtype=np.float32).reshape(-1, 3)
     return {
@@ -219,6 +205,22 @@ def record_branch_point(
         "collision": np.asarray(result["collision"], dtype=bool).reshape(k_n),
         "offroad": offroad,
     }
+
+
+PARKED_SPEED = 0.05  # [m/s] a vehicle never faster than this in the whole scene counts as parked
+
+
+def mark_parked(keyframes: list) -> None:
+    """Vehicles that never move during the scene are `vehicle.parked` (the simulator's parked cars,
+    and — a known approximation — cars that wait the whole scene long), in place."""
+    top: dict[int, float] = {}
+    for kf in keyframes:
+        for a in kf.annotations:
+            top[a.track_id] = max(top.get(a.track_id, 0.0), a.speed)
+    for kf in keyframes:
+        for a in kf.annotations:
+            if a.attribute == "vehicle.stopped" and top[a.track_id] < PARKED_SPEED:
+                a.attribute = "vehicle.parked"
 
 
 def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo) -> dict:
@@ -245,8 +247,10 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
         f"{cfg.num_pedestrians} pedestrians",
         date="2025-01-01",
     )
-    route_len = cfg.scene_seconds * 15.0 + ROUTE_LENGTH_MARGIN
-    route, route_xy = random_route(town_map, route_len, rng, spec.town, spec.name)
+    from carla_bridge.lite.random_route import random_route
+
+    route = random_route(town_map, rng, min_length=cfg.scene_seconds * 15.0 + ROUTE_LENGTH_MARGIN)
+    route_xy = np.asarray(route.polyline, dtype=np.float64)
     driver = SimDriver(town_map, cfg, spec.seed)
     driver.reset(route)
     appearance = Appearance.random(rng)
@@ -263,6 +267,10 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
     branch_points = []
     kinds = list(BRANCH_KINDS[: cfg.branches])
     drivable = getattr(getattr(town_map, "static", None), "drivable", None)
+    if drivable is not None:
+        import shapely
+
+        shapely.prepare(drivable)
     for k in range(cfg.num_keyframes):
         snap = driver.snapshot()
         scene = driver.render_scene(appearance)
@@ -279,7 +287,7 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
                 scene,
                 route_xy,
                 kinds,
-                {int(t): ids.instance_token(int(t)) for t in snap.track_id},
+                {a.track_id: ids.instance_token(a.track_id) for a in meta.annotations},
                 info.offset,
                 grid,
                 drivable,
@@ -290,7 +298,7 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
         if k + 1 < cfg.num_keyframes:
             for _ in range(steps_per_keyframe):
                 driver.step()
-    # annotations of instances present at one keyframe only are kept: nuScenes does the same
+    mark_parked(keyframes)
     fragment = scene_fragment(ids, keyframes, calibrated)
     route_global = (route_xy + np.asarray(info.offset)).round(3).tolist()
     write_json_atomic(

@@ -206,6 +206,7 @@ class AnnotationMeta:
         attribute: nuScenes attribute name or None.
         visible_fraction: fraction of the box visible in the six cameras, [0, 1].
         num_lidar_pts: lidar points on the object.
+        speed: [m/s] (not stored in the tables; used to tell parked from stopped vehicles).
     """
 
     track_id: int
@@ -216,6 +217,7 @@ class AnnotationMeta:
     attribute: str | None
     visible_fraction: float
     num_lidar_pts: int
+    speed: float = 0.0
 
 
 @dataclass

@@ -8,7 +8,8 @@ from carla_bridge.sensors.camera import CameraFrame, render_cameras
 from carla_bridge.sensors.lidar import LidarFrame, beam_elevations, render_lidar
 from carla_bridge.sensors.mesh import SceneMesh, build_mesh
 from carla_bridge.sensors.rig import CAMERAS, LIDAR, CameraRig
-from carla_bridge.sensors.scene import Appearance, GroundPatch, RenderScene
+from carla_bridge.sensors.scene import Appearance, GroundPatch, HeightField, RenderScene
+from carla_bridge.sensors.terrain import lane_height_field
 
 __all__ = [
     "CAMERAS",
@@ -17,11 +18,13 @@ __all__ = [
     "CameraFrame",
     "CameraRig",
     "GroundPatch",
+    "HeightField",
     "LidarFrame",
     "RenderScene",
     "SceneMesh",
     "beam_elevations",
     "build_mesh",
+    "lane_height_field",
     "render_cameras",
     "render_lidar",
 ]

@@ -1,7 +1,8 @@
 """LIDAR_TOP: a 32-beam spinning lidar (nuScenes' Velodyne HDL-32E) ray cast against the frame's mesh.
 
 Beams: `beams` elevations spread evenly over [-30.67°, +10.67°] (the HDL-32E's 32 rings, 1.333° apart);
-ring 0 is the lowest beam. Azimuths: a full turn at `azimuth_resolution_deg`, measured in the lidar frame.
+ring 0 is the lowest beam. Azimuths: a full turn at `azimuth_resolution_deg` (default 1/3°, the HDL-32E at
+nuScenes' 20 Hz: 32 × 1080 ≈ 34.6k rays, like a real nuScenes sweep), measured in the lidar frame.
 Returns within [min_range, max_range] (default 1–70 m) are kept. Points are in the **ego frame**
 (`LidarFrame.points_sensor(rig)` gives the LIDAR_TOP frame that nuScenes' `.pcd.bin` files store).
 Intensity (0..255) = 255 · reflectivity(material or ground paint/class) · (0.25 + 0.75 |cos incidence|).
@@ -22,6 +23,7 @@ from carla_bridge.sensors.rig import CameraRig
 from carla_bridge.sensors.scene import DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN, RenderScene
 
 HDL32E_ELEVATION_RANGE_DEG = (-30.67, 10.67)
+AZIMUTH_RESOLUTION_DEG = 1.0 / 3.0  # HDL-32E at nuScenes' 20 Hz: 1080 firings per turn → ~34.6k rays per sweep
 _GROUND_REFLECTIVITY = {DRIVEABLE: 0.12, OTHER_FLAT: 0.18, SIDEWALK: 0.22, TERRAIN: 0.3}
 _PAINT_REFLECTIVITY = 0.85
 
@@ -66,7 +68,7 @@ def render_lidar(
     ego_pose: np.ndarray | None = None,
     beams: int = 32,
     *,
-    azimuth_resolution_deg: float = 0.2,
+    azimuth_resolution_deg: float = AZIMUTH_RESOLUTION_DEG,
     max_range: float = 70.0,
     min_range: float = 1.0,
     radius: float = DEFAULT_RADIUS,

@@ -26,11 +26,13 @@ from carla_bridge.sensors.scene import (
     LIGHT_YELLOW,
     MANMADE,
     VEGETATION,
+    HeightField,
     RenderScene,
 )
 
 GROUND_EXTENT = 600.0  # [m] half size of the ground skirt around the ego
 DEFAULT_RADIUS = 80.0  # [m] geometry farther than this (xy, from the ego) is culled
+DETAIL_RADIUS = 40.0  # [m] vehicles farther than this are drawn without wheels and lamps
 
 # Materials (`Primitives.material`): shading and lidar reflectivity.
 MAT_PAINT, MAT_GLASS, MAT_FACADE, MAT_FOLIAGE, MAT_BARK, MAT_METAL, MAT_LAMP, MAT_CLOTH, MAT_PLASTIC = range(9)
@@ -73,6 +75,8 @@ class Primitives:
         color: `[K, 3]` float32 albedo in [0, 1].
         emissive: `[K]` bool (lit lamps: colour shown unshaded).
         material: `[K]` uint8 `MAT_*`.
+        open_bottom: `[K]` bool: the box rests on the ground or on another part, so its bottom face can never
+            be seen and is left out of the mesh.
     """
 
     boxes: np.ndarray
@@ -81,6 +85,7 @@ class Primitives:
     color: np.ndarray
     emissive: np.ndarray
     material: np.ndarray
+    open_bottom: np.ndarray
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -90,7 +95,7 @@ class _Builder:
     def __init__(self) -> None:
         self.parts: list[tuple[np.ndarray, ...]] = []
 
-    def add(self, boxes, cls, instance, color, emissive, material) -> None:
+    def add(self, boxes, cls, instance, color, emissive, material, open_bottom: bool = False) -> None:
         k = len(boxes)
         if k == 0:
             return
@@ -107,6 +112,7 @@ class _Builder:
                 full(color, np.float32, (3,)),
                 full(emissive, bool),
                 full(material, np.uint8),
+                full(open_bottom, bool),
             )
         )
 
@@ -119,8 +125,9 @@ class _Builder:
                 np.zeros((0, 3), np.float32),
                 np.zeros(0, bool),
                 np.zeros(0, np.uint8),
+                np.zeros(0, bool),
             )
-        return Primitives(*(np.concatenate([p[i] for p in self.parts]) for i in range(6)))
+        return Primitives(*(np.concatenate([p[i] for p in self.parts]) for i in range(7)))
 
 
 def _part(boxes: np.ndarray, x0: float, x1: float, y0: float, y1: float, z0: float, z1: float) -> np.ndarray:
@@ -141,12 +148,15 @@ def _sub_boxes(boxes: np.ndarray, fx0, fx1, fy, fz0, fz1) -> np.ndarray:
     return _part(boxes, fx0, fx1, -fy / 2, fy / 2, fz0, fz1)
 
 
-def _add_vehicle_details(b: _Builder, bx: np.ndarray, c, i, wheel_x: float, lamp_z: float) -> None:
-    """Four dark wheels and head/tail lamps (white front, red rear) of vehicles `bx [K, 7]`."""
+def _add_vehicle_details(b: _Builder, bx: np.ndarray, c, i, wheel_x: float, lamp_z: float, near: np.ndarray) -> None:
+    """Four dark wheels and head/tail lamps (white front, red rear) of the vehicles `bx [K, 7]` that are `near`."""
+    bx, c, i = bx[near], np.asarray(c)[near], np.asarray(i)[near]
+    if len(bx) == 0:
+        return
     tyre = np.float32([0.05, 0.05, 0.05])
     for fx in (-wheel_x, wheel_x):
-        for y0, y1 in ((-0.5, -0.36), (0.36, 0.5)):
-            b.add(_part(bx, fx - 0.08, fx + 0.08, y0, y1, 0.0, 0.26), c, i, tyre, False, MAT_PLASTIC)
+        for y0, y1 in ((-0.49, -0.35), (0.35, 0.49)):  # inset: no face coplanar with the body's sides
+            b.add(_part(bx, fx - 0.08, fx + 0.08, y0, y1, 0.0, 0.26), c, i, tyre, False, MAT_PLASTIC, True)
     # Lamps protrude 1 cm beyond the body so they are not coplanar with it.
     e = 0.01 / np.maximum(bx[:, 4:5], 1e-3)
     for y0, y1 in ((-0.42, -0.24), (0.24, 0.42)):
@@ -156,8 +166,8 @@ def _add_vehicle_details(b: _Builder, bx: np.ndarray, c, i, wheel_x: float, lamp
         for part, sign in ((front, 1.0), (rear, -1.0)):
             part[:, 0] += sign * shift * np.cos(bx[:, 3])
             part[:, 1] += sign * shift * np.sin(bx[:, 3])
-        b.add(front, c, i, np.float32([0.95, 0.93, 0.85]), False, MAT_LAMP)
-        b.add(rear, c, i, np.float32([0.75, 0.05, 0.04]), False, MAT_LAMP)
+        b.add(front, c, i, np.float32([0.95, 0.93, 0.85]), False, MAT_LAMP, True)
+        b.add(rear, c, i, np.float32([0.75, 0.05, 0.04]), False, MAT_LAMP, True)
 
 
 def _within(boxes: np.ndarray, center: np.ndarray, radius: float) -> np.ndarray:
@@ -176,48 +186,61 @@ def _hash_unit(seed: int, idx: np.ndarray, salt: int) -> np.ndarray:
     return (x % np.uint64(10007)).astype(np.float64) / 10007.0
 
 
-def scene_primitives(scene: RenderScene, radius: float = DEFAULT_RADIUS) -> Primitives:
-    """All boxes of a (validated) scene within `radius` [m] (xy) of the ego, decomposed into primitives."""
+def scene_primitives(
+    scene: RenderScene, radius: float = DEFAULT_RADIUS, detail_radius: float = DETAIL_RADIUS
+) -> Primitives:
+    """All boxes of a (validated) scene within `radius` [m] (xy) of the ego, decomposed into primitives;
+    vehicles within `detail_radius` also get wheels and lamps."""
     center = scene.ego_pose[:2]
+
+    def near(bx: np.ndarray) -> np.ndarray:
+        return np.hypot(bx[:, 0] - center[0], bx[:, 1] - center[1]) < detail_radius
+
     seed = scene.appearance.seed
     b = _Builder()
 
     keep = _within(scene.boxes, center, radius)
     boxes, cls, inst = scene.boxes[keep], scene.occ_class[keep], scene.instance_id[keep]
     col = scene.color[keep].astype(np.float32) / 255.0
-    glass = np.float32([0.10, 0.12, 0.15])
+    glass = np.float32([0.17, 0.21, 0.27])
     car = np.isin(cls, VEHICLE_CABIN)
     if car.any():
         bx, c, i = boxes[car], cls[car], inst[car]
-        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.14, 0.58), c, i, col[car], False, MAT_PAINT)
-        b.add(_sub_boxes(bx, -0.33, 0.22, 0.86, 0.58, 1.0), c, i, 0.75 * glass + 0.25 * col[car], False, MAT_GLASS)
-        _add_vehicle_details(b, bx, c, i, wheel_x=0.32, lamp_z=0.38)
+        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.14, 0.58), c, i, col[car], False, MAT_PAINT, open_bottom=True)
+        tint = 0.7 * glass + 0.3 * col[car]
+        b.add(_sub_boxes(bx, -0.33, 0.22, 0.86, 0.58, 0.95), c, i, tint, False, MAT_GLASS, open_bottom=True)
+        b.add(_sub_boxes(bx, -0.3, 0.19, 0.84, 0.95, 1.0), c, i, col[car], False, MAT_PAINT, open_bottom=True)
+        _add_vehicle_details(b, bx, c, i, wheel_x=0.32, lamp_z=0.38, near=near(bx))
     bus = np.isin(cls, VEHICLE_BUS)
     if bus.any():
         bx, c, i = boxes[bus], cls[bus], inst[bus]
-        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.09, 0.45), c, i, col[bus], False, MAT_PAINT)
-        b.add(_sub_boxes(bx, -0.49, 0.49, 0.98, 0.45, 0.85), c, i, glass, False, MAT_GLASS)
-        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.85, 1.0), c, i, col[bus], False, MAT_PAINT)
-        _add_vehicle_details(b, bx, c, i, wheel_x=0.34, lamp_z=0.15)
+        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.09, 0.45), c, i, col[bus], False, MAT_PAINT, open_bottom=True)
+        b.add(_sub_boxes(bx, -0.49, 0.49, 0.98, 0.45, 0.85), c, i, glass, False, MAT_GLASS, open_bottom=True)
+        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.85, 1.0), c, i, col[bus], False, MAT_PAINT, open_bottom=True)
+        _add_vehicle_details(b, bx, c, i, wheel_x=0.34, lamp_z=0.15, near=near(bx))
     truck = np.isin(cls, VEHICLE_TRUCK)
     if truck.any():
         bx, c, i = boxes[truck], cls[truck], inst[truck]
-        b.add(_sub_boxes(bx, -0.5, 0.26, 1.0, 0.1, 1.0), c, i, 0.5 * col[truck] + 0.4, False, MAT_METAL)
-        b.add(_sub_boxes(bx, 0.28, 0.5, 0.96, 0.1, 0.55), c, i, col[truck], False, MAT_PAINT)
-        b.add(_sub_boxes(bx, 0.28, 0.45, 0.9, 0.55, 0.8), c, i, glass, False, MAT_GLASS)
-        _add_vehicle_details(b, bx, c, i, wheel_x=0.36, lamp_z=0.14)
+        b.add(
+            _sub_boxes(bx, -0.5, 0.26, 1.0, 0.1, 1.0), c, i, 0.5 * col[truck] + 0.4, False, MAT_METAL, open_bottom=True
+        )
+        b.add(_sub_boxes(bx, 0.28, 0.5, 0.96, 0.1, 0.55), c, i, col[truck], False, MAT_PAINT, open_bottom=True)
+        b.add(_sub_boxes(bx, 0.28, 0.45, 0.9, 0.55, 0.8), c, i, glass, False, MAT_GLASS, open_bottom=True)
+        _add_vehicle_details(b, bx, c, i, wheel_x=0.36, lamp_z=0.14, near=near(bx))
     ped = cls == 7
     if ped.any():
         bx, c, i = boxes[ped], cls[ped], inst[ped]
         trousers = (0.12 + 0.3 * _hash_unit(seed, i, 5)[:, None] * np.float32([1.0, 1.0, 1.3])).astype(np.float32)
-        b.add(_sub_boxes(bx, -0.4, 0.4, 0.8, 0.0, 0.48), c, i, trousers, False, MAT_CLOTH)
-        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.48, 0.86), c, i, col[ped], False, MAT_CLOTH)
+        b.add(_sub_boxes(bx, -0.4, 0.4, 0.8, 0.0, 0.48), c, i, trousers, False, MAT_CLOTH, open_bottom=True)
+        b.add(_sub_boxes(bx, -0.5, 0.5, 1.0, 0.48, 0.86), c, i, col[ped], False, MAT_CLOTH, open_bottom=True)
         b.add(_sub_boxes(bx, -0.22, 0.22, 0.45, 0.86, 1.0), c, i, np.float32([0.80, 0.62, 0.50]), False, MAT_CLOTH)
     rider = np.isin(cls, (2, 6))  # bicycle, motorcycle: frame + rider
     if rider.any():
         bx, c, i = boxes[rider], cls[rider], inst[rider]
-        b.add(_sub_boxes(bx, -0.5, 0.5, 0.5, 0.0, 0.55), c, i, col[rider], False, MAT_METAL)
-        b.add(_sub_boxes(bx, -0.2, 0.15, 1.0, 0.55, 0.9), c, i, 0.6 * col[rider] + 0.2, False, MAT_CLOTH)
+        b.add(_sub_boxes(bx, -0.5, 0.5, 0.5, 0.0, 0.55), c, i, col[rider], False, MAT_METAL, open_bottom=True)
+        b.add(
+            _sub_boxes(bx, -0.2, 0.15, 1.0, 0.55, 0.9), c, i, 0.6 * col[rider] + 0.2, False, MAT_CLOTH, open_bottom=True
+        )
         b.add(_sub_boxes(bx, -0.12, 0.08, 0.5, 0.9, 1.0), c, i, np.float32([0.2, 0.2, 0.22]), False, MAT_PLASTIC)
     rest = ~(car | bus | truck | ped | rider)
     if rest.any():
@@ -249,7 +272,7 @@ def scene_primitives(scene: RenderScene, radius: float = DEFAULT_RADIUS) -> Prim
         bottom = zc - h / 2
         trunk_h = 0.45 * h
         trunk = np.stack([x, y, bottom + trunk_h / 2, yaw, np.full_like(x, 0.3), np.full_like(x, 0.3), trunk_h], -1)
-        b.add(trunk, VEGETATION, -1, np.float32([0.36, 0.26, 0.18]), False, MAT_BARK)
+        b.add(trunk, VEGETATION, -1, np.float32([0.36, 0.26, 0.18]), False, MAT_BARK, True)
         g = _hash_unit(seed, idx, 3)[:, None].astype(np.float32)
         green = np.float32([0.16, 0.36, 0.12]) + g * np.float32([0.12, 0.14, 0.05])
         b.add(_sub_boxes(tr, -0.5, 0.5, 1.0, 0.35, 0.78), VEGETATION, -1, green, False, MAT_FOLIAGE)
@@ -270,7 +293,7 @@ def _add_lights(b: _Builder, lights: np.ndarray, state: np.ndarray) -> None:
     c, s = np.cos(yaw), np.sin(yaw)
     pole_h = hh + 0.55
     b.add(np.stack([x, y, zg + pole_h / 2, yaw, np.full(n, 0.16), np.full(n, 0.16), pole_h], -1), MANMADE, -1,
-          np.float32([0.35, 0.36, 0.37]), False, MAT_METAL)  # fmt: skip
+          np.float32([0.35, 0.36, 0.37]), False, MAT_METAL, True)  # fmt: skip
     hx, hy = x + 0.25 * c, y + 0.25 * s  # housing 0.34 deep, in front of the pole
     b.add(np.stack([hx, hy, zg + hh, yaw, np.full(n, 0.34), np.full(n, 0.42), np.full(n, 1.1)], -1), MANMADE, -1,
           np.float32([0.10, 0.10, 0.09]), False, MAT_METAL)  # fmt: skip
@@ -283,56 +306,54 @@ def _add_lights(b: _Builder, lights: np.ndarray, state: np.ndarray) -> None:
         b.add(boxes, MANMADE, -1, col, lit, MAT_LAMP)
 
 
-def box_triangles(boxes: np.ndarray) -> np.ndarray:
-    """Triangles `[12K, 3, 3]` (float64) of yaw-oriented boxes `[K, 7]`."""
+def box_vertices(boxes: np.ndarray) -> np.ndarray:
+    """Corners `[K, 8, 3]` (float64) of yaw-oriented boxes `[K, 7]`, in `_CORNERS` order."""
     x, y, zc, yaw, ln, w, h = boxes.T
     local = _CORNERS[None] * np.stack([ln, w, h], -1)[:, None, :]  # [K,8,3]
     c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
-    verts = np.stack(
+    return np.stack(
         [x[:, None] + c * local[..., 0] - s * local[..., 1], y[:, None] + s * local[..., 0] + c * local[..., 1],
          zc[:, None] + local[..., 2]],
         -1,
     )  # fmt: skip
-    return verts[:, _FACES].reshape(-1, 3, 3)
+
+
+def box_triangles(boxes: np.ndarray) -> np.ndarray:
+    """Triangles `[12K, 3, 3]` (float64) of yaw-oriented boxes `[K, 7]` (`_FACES` order per box)."""
+    return box_vertices(boxes)[:, _FACES].reshape(-1, 3, 3)
 
 
 def ground_triangles(scene: RenderScene, cell: float = 2.0) -> np.ndarray:
-    """Ground triangles `[G, 3, 3]` (world frame): a flat quad for scalar heights, else a grid of ~`cell` m over
-    the patch plus a skirt at the mean border height out to `GROUND_EXTENT` around the ego."""
+    """Ground triangles `[G, 3, 3]` (world frame): a flat quad for a scalar height, else a grid through the
+    height-field cell centres (every k-th cell so that vertices are ≥ ~`cell` m apart) plus a skirt at the
+    mean border height out to `GROUND_EXTENT` around the ego. `scene` must be validated."""
     g = scene.ground
     ex, ey = scene.ego_pose[:2]
     far = GROUND_EXTENT
-    if np.ndim(g.height) == 0:
+    if not isinstance(g.height, HeightField):
         z = float(g.height)
         q = np.array(
             [[ex - far, ey - far, z], [ex + far, ey - far, z], [ex + far, ey + far, z], [ex - far, ey + far, z]]
         )
         return np.stack([q[[0, 1, 2]], q[[0, 2, 3]]])
-    hgt = np.asarray(g.height, np.float64)
+    hf = g.height
+    hgt = hf.values.astype(np.float64)
     nx, ny = hgt.shape
-    step = max(1, round(cell / g.resolution))
-    ii = np.unique(np.r_[np.arange(0, nx, step), nx])
-    jj = np.unique(np.r_[np.arange(0, ny, step), ny])
-    zi = hgt[np.clip(ii, 0, nx - 1)][:, np.clip(jj, 0, ny - 1)]  # corner heights from the nearest cells
-    px = g.lower[0] + ii * g.resolution
-    py = g.lower[1] + jj * g.resolution
-    ppx, ppy = np.meshgrid(px, py, indexing="ij")
-    x0, y0, yaw = g.pose
-    c, s = math.cos(yaw), math.sin(yaw)
-    verts = np.stack([x0 + c * ppx - s * ppy, y0 + s * ppx + c * ppy, zi], -1)  # [I,J,3]
+    step = max(1, round(cell / hf.resolution))
+    ii = np.unique(np.r_[np.arange(0, nx, step), nx - 1])
+    jj = np.unique(np.r_[np.arange(0, ny, step), ny - 1])
+    xy = hf.cell_centres()[ii][:, jj]  # [I, J, 2]
+    verts = np.concatenate([xy, hgt[ii][:, jj][..., None]], -1)  # [I, J, 3]
     a, b_, cc, d = verts[:-1, :-1], verts[1:, :-1], verts[1:, 1:], verts[:-1, 1:]
     tris = [np.stack([a, b_, cc], -2).reshape(-1, 3, 3), np.stack([a, cc, d], -2).reshape(-1, 3, 3)]
     border = np.r_[hgt[0], hgt[-1], hgt[:, 0], hgt[:, -1]].mean()
-    # Skirt: four quads between the patch rectangle and a far square, at the border height.
+    # Skirt: four quads between the grid's outline and a far square, at the border height.
     corners = np.stack([verts[0, 0], verts[-1, 0], verts[-1, -1], verts[0, -1]])[:, :2]
     far_sq = np.array([[ex - far, ey - far], [ex + far, ey - far], [ex + far, ey + far], [ex - far, ey + far]])
-    # Match each patch corner with the far corner in the same direction from the patch centre.
+    # Match each grid corner with the far corner in the same direction from the grid centre.
     centre = corners.mean(0)
-    ang = np.arctan2(*(corners - centre).T[::-1])
-    fang = np.arctan2(*(far_sq - centre).T[::-1])
-    order = np.argsort(ang)
-    corners = corners[order]
-    far_sq = far_sq[np.argsort(fang)]
+    corners = corners[np.argsort(np.arctan2(*(corners - centre).T[::-1]))]
+    far_sq = far_sq[np.argsort(np.arctan2(*(far_sq - centre).T[::-1]))]
     zc = np.full((4, 1), border)
     inner = np.c_[corners, zc]
     outer = np.c_[far_sq, zc]
@@ -353,6 +374,9 @@ class SceneMesh:
         tri_prim: `[F]` int32 primitive index per triangle (-1: ground).
         normals: `[F, 3]` float32 unit face normals.
         prims: the primitives (`Primitives`).
+        vertices / faces: `[Nv, 3]` float32 / `[F, 3]` int32 the same triangles, indexed (what Embree gets).
+        tri_face: `[F]` int8 face of its box per triangle (`_FACES` order: 0-3 walls ⟂ the box's x axis,
+            4-7 walls ⟂ y, 8-9 bottom, 10-11 top; -1 ground).
     """
 
     origin: np.ndarray
@@ -360,13 +384,16 @@ class SceneMesh:
     tri_prim: np.ndarray
     normals: np.ndarray
     prims: Primitives
+    vertices: np.ndarray
+    faces: np.ndarray
+    tri_face: np.ndarray
 
     def __post_init__(self) -> None:
         from embreex import rtcore_scene
         from embreex.mesh_construction import TriangleMesh
 
         self._embree = rtcore_scene.EmbreeScene()
-        TriangleMesh(self._embree, np.ascontiguousarray(self.triangles, dtype=np.float32))
+        TriangleMesh(self._embree, np.ascontiguousarray(self.vertices), np.ascontiguousarray(self.faces))
         # Per-triangle label tables with one extra entry at the end for misses (triangle index -1).
         ground = self.tri_prim < 0
         safe = np.where(ground, 0, self.tri_prim)
@@ -417,18 +444,45 @@ class SceneMesh:
         tri[miss] = -1
         return t, tri
 
+    def occluded(self, origins: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        """`[N]` bool: does a ray from each of `origins [N, 3]` along `direction [3]` hit anything? (one thread)"""
+        o = np.ascontiguousarray(origins, dtype=np.float32).reshape(-1, 3)
+        d = np.ascontiguousarray(np.broadcast_to(np.asarray(direction, np.float32), o.shape))
+        if len(o) == 0:
+            return np.zeros(0, bool)
+        return self._embree.run(o, d, query="OCCLUDED") >= 0
 
-def build_mesh(scene: RenderScene, radius: float = DEFAULT_RADIUS) -> SceneMesh:
-    """The frame's mesh: primitives within `radius` of the ego plus the ground. `scene` must be validated."""
-    prims = scene_primitives(scene, radius)
+
+def build_mesh(scene: RenderScene, radius: float = DEFAULT_RADIUS, detail_radius: float = DETAIL_RADIUS) -> SceneMesh:
+    """The frame's mesh: primitives within `radius` of the ego plus the ground. `scene` must be validated.
+
+    Boxes are stored as 8 shared vertices + 12 triangles (10 when `open_bottom`), the cheapest form for
+    Embree's scene construction (which costs ~1.5 µs per triangle in embreex).
+    """
+    prims = scene_primitives(scene, radius, detail_radius)
     origin = np.array([round(scene.ego_pose[0]), round(scene.ego_pose[1]), 0.0])  # whole metres: texture-aligned
-    box_tris = box_triangles(prims.boxes) if len(prims) else np.zeros((0, 3, 3))
-    ground = ground_triangles(scene)
-    tris = np.concatenate([box_tris, ground]) - origin
-    tri_prim = np.r_[np.repeat(np.arange(len(prims), dtype=np.int32), 12), np.full(len(ground), -1, np.int32)]
+    k = len(prims)
+    verts = box_vertices(prims.boxes).reshape(-1, 3) if k else np.zeros((0, 3))
+    closed = np.flatnonzero(~prims.open_bottom)
+    opened = np.flatnonzero(prims.open_bottom)
+    keep_faces = np.r_[0:8, 10:12]  # all but the bottom (-z) pair
+    faces = np.concatenate(
+        [(_FACES[None] + 8 * closed[:, None, None]).reshape(-1, 3),
+         (_FACES[keep_faces][None] + 8 * opened[:, None, None]).reshape(-1, 3)]
+    )  # fmt: skip
+    tri_prim = np.r_[np.repeat(closed, 12), np.repeat(opened, 10)].astype(np.int32)
+    tri_face = np.r_[np.tile(np.arange(12), len(closed)), np.tile(keep_faces, len(opened))].astype(np.int8)
+    ground = ground_triangles(scene).reshape(-1, 3)
+    n_g = len(ground) // 3
+    verts = np.concatenate([verts, ground]) - origin
+    faces = np.concatenate([faces, len(verts) - len(ground) + np.arange(len(ground)).reshape(-1, 3)]).astype(np.int32)
+    tri_prim = np.r_[tri_prim, np.full(n_g, -1, np.int32)]
+    tri_face = np.r_[tri_face, np.full(n_g, -1, np.int8)]
+    verts32 = verts.astype(np.float32)
+    tris = verts32[faces]
     nrm = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
     nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-12)
-    return SceneMesh(origin, tris.astype(np.float32), tri_prim, nrm.astype(np.float32), prims)
+    return SceneMesh(origin, tris, tri_prim, nrm.astype(np.float32), prims, verts32, faces, tri_face)
 
 
 @dataclass
@@ -442,7 +496,7 @@ class Hits:
         ground: `[N]` bool ray hit the ground.
         semantic: `[N]` uint8 Occ3D class (17 free for misses).
         instance: `[N]` int32 (-1: none).
-        paint: `[N]` uint8 ground paint at the hit (0 none, 1 white, 2 yellow; crosswalk stripes are white).
+        paint: `[N]` uint8 ground paint code at the hit (`GroundPatch.markings`; `crosswalk` stripes → 1).
         points: `[N, 3]` float32 local-frame hit points (the ray origin for misses).
     """
 
@@ -481,11 +535,10 @@ def label_hits(mesh: SceneMesh, scene: RenderScene, origins: np.ndarray, dirs: n
     if len(gi):
         g = scene.ground
         xy = np.take(pts, gi, axis=0)[:, :2] + mesh.origin[:2]
-        i, j, inside = g.to_patch(xy)
-        flat = i * g.classes.shape[1] + j
-        semantic[gi] = np.where(inside, np.take(_GROUND_LUT, np.take(g.classes, flat)), TERRAIN)
+        i, j, inside = g.to_patch(xy)  # fancy indexing below works on strided views without copies
+        semantic[gi] = np.where(inside, np.take(_GROUND_LUT, g.classes[i, j]), TERRAIN)
         if g.markings is not None:
-            paint[gi] = np.where(inside, np.take(g.markings, flat), 0)
+            paint[gi] = np.where(inside, g.markings[i, j], 0)
         if g.crosswalk is not None:
-            paint[gi[inside & np.take(g.crosswalk, flat)]] = MARK_WHITE
+            paint[gi[inside & g.crosswalk[i, j]]] = MARK_WHITE
     return Hits(t, tri, prim, ground, semantic, instance, paint, pts)

@@ -30,8 +30,9 @@ GROUND_CLASSES = (DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN)
 # Traffic-light states (`RenderScene.light_state`).
 LIGHT_RED, LIGHT_YELLOW, LIGHT_GREEN, LIGHT_OFF = 0, 1, 2, 3
 
-# Marking codes (`GroundPatch.markings`).
-MARK_NONE, MARK_WHITE, MARK_YELLOW = 0, 1, 2
+# Marking codes (`GroundPatch.markings`), those of `carla_bridge.maps` StaticScene.marking_raster plus yellow.
+MARK_NONE, MARK_LANE, MARK_CROSSWALK, MARK_STOP, MARK_YELLOW = 0, 1, 2, 3, 4
+MARK_WHITE = MARK_LANE
 
 
 def _array(name: str, value, dtype, shape: tuple[int | None, ...], finite: bool = True) -> np.ndarray:
@@ -51,6 +52,55 @@ def _array(name: str, value, dtype, shape: tuple[int | None, ...], finite: bool 
 
 
 @dataclass
+class HeightField:
+    """Ground z on a BEV grid of its own (usually coarse, e.g. 2 m), placed like a `GroundPatch`.
+
+    Attributes:
+        values: `[Xh, Yh]` float32 ground z [m] (world) at the cell centres.
+        resolution: cell size [m].
+        pose: (x, y, yaw) of the grid frame in the world.
+        lower: (x, y) of the grid's lower corner in its frame [m].
+    """
+
+    values: np.ndarray
+    resolution: float
+    pose: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    lower: tuple[float, float] = (0.0, 0.0)
+
+    def validate(self) -> HeightField:
+        self.values = _array("HeightField.values", self.values, np.float32, (None, None))
+        if min(self.values.shape) < 2:
+            raise ValueError(f"HeightField.values needs at least 2 × 2 cells, got {self.values.shape}")
+        if not (isinstance(self.resolution, (int, float, np.floating)) and math.isfinite(self.resolution)):
+            raise ValueError(f"HeightField.resolution must be a finite number, got {self.resolution!r}")
+        if self.resolution <= 0:
+            raise ValueError(f"HeightField.resolution must be positive, got {self.resolution}")
+        self.pose = tuple(float(v) for v in _array("HeightField.pose", self.pose, np.float64, (3,)))  # type: ignore[assignment]
+        self.lower = tuple(float(v) for v in _array("HeightField.lower", self.lower, np.float64, (2,)))  # type: ignore[assignment]
+        return self
+
+    def cell_centres(self) -> np.ndarray:
+        """`[Xh, Yh, 2]` world xy of the cell centres."""
+        nx, ny = self.values.shape
+        px = self.lower[0] + (np.arange(nx) + 0.5) * self.resolution
+        py = self.lower[1] + (np.arange(ny) + 0.5) * self.resolution
+        ppx, ppy = np.meshgrid(px, py, indexing="ij")
+        x0, y0, yaw = self.pose
+        c, s = math.cos(yaw), math.sin(yaw)
+        return np.stack([x0 + c * ppx - s * ppy, y0 + s * ppx + c * ppy], -1)
+
+    def at(self, xy: np.ndarray) -> np.ndarray:
+        """Ground z `[P]` at world points `xy [P, 2]` (nearest cell, clamped to the grid)."""
+        x0, y0, yaw = self.pose
+        c, s = math.cos(yaw), math.sin(yaw)
+        dx, dy = xy[:, 0] - x0, xy[:, 1] - y0
+        i = np.floor((c * dx + s * dy - self.lower[0]) / self.resolution).astype(np.int64)
+        j = np.floor((-s * dx + c * dy - self.lower[1]) / self.resolution).astype(np.int64)
+        nx, ny = self.values.shape
+        return self.values[np.clip(i, 0, nx - 1), np.clip(j, 0, ny - 1)].astype(np.float64)
+
+
+@dataclass
 class GroundPatch:
     """A BEV raster of the ground around the ego, placed in the world by a pose.
 
@@ -65,18 +115,36 @@ class GroundPatch:
         resolution: cell size [m].
         pose: (x, y, yaw) of the patch frame in the world.
         lower: (x, y) of the raster's lower corner in the patch frame [m].
-        height: ground z [m] in the world: a scalar or `[X, Y]` per cell.
-        markings: optional `[X, Y]` uint8 paint: 0 none, 1 white (lane lines, stop lines), 2 yellow.
-        crosswalk: optional `[X, Y]` bool zebra-stripe paint (white).
+        height: ground z [m] in the world: a scalar, `[X, Y]` per cell of this patch, or a `HeightField` with its
+            own (coarser) grid — e.g. `carla_bridge.sensors.terrain.lane_height_field` on hilly towns.
+        markings: optional `[X, Y]` uint8 paint codes as `StaticScene.marking_raster`: 0 none, 1 lane line,
+            2 crosswalk stripe, 3 stop line (all white), 4 yellow line.
+        crosswalk: optional `[X, Y]` bool extra zebra-stripe paint (white).
+
+    Any array may be a strided view (e.g. the transpose of a town-wide raster): nothing is copied.
     """
 
     classes: np.ndarray
     resolution: float
     pose: tuple[float, float, float] = (0.0, 0.0, 0.0)
     lower: tuple[float, float] = (0.0, 0.0)
-    height: float | np.ndarray = 0.0
+    height: float | np.ndarray | HeightField = 0.0
     markings: np.ndarray | None = None
     crosswalk: np.ndarray | None = None
+
+    @classmethod
+    def from_static(cls, static, height: float | HeightField = 0.0) -> GroundPatch:
+        """The town-wide rasters of a `carla_bridge.maps` `StaticScene` (`ground`/`markings` images indexed
+        [row = y, column = x] from `origin` at `res`) as a patch, without copying: `GroundPatch.from_static(
+        town.static, height=ego_z)`."""
+        return cls(
+            classes=static.ground.T,
+            resolution=float(static.res),
+            pose=(float(static.origin[0]), float(static.origin[1]), 0.0),
+            lower=(0.0, 0.0),
+            height=height,
+            markings=static.markings.T,
+        )
 
     def validate(self) -> GroundPatch:
         self.classes = _array("GroundPatch.classes", self.classes, np.uint8, (None, None))
@@ -89,11 +157,13 @@ class GroundPatch:
             raise ValueError(f"GroundPatch.resolution must be positive, got {self.resolution}")
         self.pose = tuple(float(v) for v in _array("GroundPatch.pose", self.pose, np.float64, (3,)))  # type: ignore[assignment]
         self.lower = tuple(float(v) for v in _array("GroundPatch.lower", self.lower, np.float64, (2,)))  # type: ignore[assignment]
-        if np.ndim(self.height) == 0:
-            h = float(_array("GroundPatch.height", self.height, np.float64, ()))
-            self.height = h
+        if isinstance(self.height, HeightField):
+            self.height.validate()
+        elif np.ndim(self.height) == 0:
+            self.height = float(_array("GroundPatch.height", self.height, np.float64, ()))
         else:
-            self.height = _array("GroundPatch.height", self.height, np.float32, (nx, ny))
+            values = _array("GroundPatch.height", self.height, np.float32, (nx, ny))
+            self.height = HeightField(values, float(self.resolution), self.pose, self.lower).validate()
         if self.markings is not None:
             self.markings = _array("GroundPatch.markings", self.markings, np.uint8, (nx, ny))
         if self.crosswalk is not None:
@@ -117,11 +187,10 @@ class GroundPatch:
         return i, j, inside
 
     def height_at(self, xy: np.ndarray) -> np.ndarray:
-        """Ground z `[P]` at world points `xy[P, 2]` (nearest cell; edge cells outside the patch)."""
-        if np.ndim(self.height) == 0:
-            return np.full(len(xy), float(self.height))
-        i, j, _ = self.to_patch(xy)
-        return np.asarray(self.height)[i, j].astype(np.float64)
+        """Ground z `[P]` at world points `xy[P, 2]` (nearest height cell, clamped; call `validate()` first)."""
+        if isinstance(self.height, HeightField):
+            return self.height.at(np.asarray(xy, np.float64))
+        return np.full(len(xy), float(self.height))
 
 
 @dataclass(frozen=True)

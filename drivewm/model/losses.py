@@ -29,6 +29,7 @@ DRIVABLE_CLASS = 11
 LOSS_WEIGHTS = {
     "occ_ce": 1.0,
     "occ_geo": 1.0,
+    "occ_now": 0.5,
     "obstacle": 1.0,
     "drivable": 0.5,
     "heatmap": 1.0,

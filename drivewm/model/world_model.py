@@ -347,6 +347,14 @@ class DriveWorldModel(nn.Module):
         free = logits[:, :, FREE] - residual[..., None]
         return torch.cat([logits[:, :, :FREE], free[:, :, None], logits[:, :, FREE + 1 :]], dim=2)
 
+    def semantics_now_logits(self, scene: SceneState) -> Tensor:
+        """The model's estimate of the current occupancy, `[B, C=18, X, Y, Z]` logits (t = 0; the
+        "copy-last of its own t = 0 estimate" baseline repeats it over the horizon)."""
+        b = scene.batch_size
+        gx, gy, gz = self.grid.shape
+        logits = self.occ_head(scene.latent).view(b, NUM_CLASSES, gz, gx, gy)
+        return logits.permute(0, 1, 3, 4, 2)
+
     def rollout(self, scene: SceneState, plans: Tensor) -> Prediction:
         """`planner.WorldModel.rollout`: one batched pass over the N plans `[B, N, T, 3]`."""
         out = self.rollout_raw(scene, plans)
@@ -432,6 +440,10 @@ class DriveWorldModel(nn.Module):
             reduction="none",
         )
         out_l["obstacle"] = masked_mean(bce, known)
+        now_ce, _ = occupancy_losses(
+            self.semantics_now_logits(scene)[:, None], tg.occ_now[:, None], tg.occ_now_mask[:, None]
+        )
+        out_l["occ_now"] = now_ce
         drv, drv_known = drivable_bev(tg.occ_now, tg.occ_now_mask)
         out_l["drivable"] = masked_mean(
             F.binary_cross_entropy_with_logits(ex["drivable_logit"], drv.float(), reduction="none"), drv_known

@@ -93,7 +93,9 @@ def test_lane_arrays_pad_lanes_consistently(town01):
         k = int(la.num_points[i])
         assert k == len(ln.s)
         np.testing.assert_allclose(la.points[i, :k].numpy(), ln.points, atol=1e-4)
-        np.testing.assert_allclose(la.points[i, k:].numpy(), np.broadcast_to(ln.points[-1], (la.points.shape[1] - k, 2)), atol=1e-4)
+        np.testing.assert_allclose(
+            la.points[i, k:].numpy(), np.broadcast_to(ln.points[-1], (la.points.shape[1] - k, 2)), atol=1e-4
+        )
         assert float(la.length[i]) == pytest.approx(ln.length, abs=1e-3)
         succ = [int(x) for x in la.successors[i] if x >= 0]
         assert succ == ln.successors
@@ -122,7 +124,6 @@ def test_left_right_neighbours_are_on_the_correct_side():
             if nb is None:
                 continue
             m = len(ln.s) // 2
-            _, _, lat = town.project(town.lanes[nb].points, yaw=town.lanes[nb].yaw)
             q = town.lanes[nb].points
             j = np.argmin(np.linalg.norm(q - ln.points[m], axis=1))
             offset = (q[j] - ln.points[m]) @ _left_normal(ln.yaw[m])
@@ -207,3 +208,17 @@ def test_unreadable_xodr_is_a_clear_value_error(tmp_path):
     p.write_bytes(b"\xff\xfe\x00\x81garbage")
     with pytest.raises(ValueError, match="cannot read OpenDRIVE file"):
         load_town(p)
+
+
+def test_ground_z_follows_lane_heights():
+    town = load_town("Town04")  # the only vendored town with real elevation (bridges, ramps)
+    ln = max(town.lanes, key=lambda x: float(np.ptp(x.z)))
+    assert np.ptp(ln.z) > 3.0
+    np.testing.assert_allclose(town.ground_z(ln.points[::5]), ln.z[::5], atol=0.05)
+
+
+def test_town_pickles_by_path_and_seed(town01):
+    import pickle
+
+    again = pickle.loads(pickle.dumps(town01))
+    assert again is town01  # same process: the cached TownMap

@@ -53,3 +53,20 @@ def test_generated_grid_town_is_connected_without_dead_ends(tmp_path):
     assert len(seen) == len(town.lanes)
     with pytest.raises(ValueError, match="junction_half"):
         grid_town_xodr(2, 2, block=15.0)
+
+
+def test_procedural_grid_town_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRIVEWM_CACHE", str(tmp_path))
+    town = load_town("Grid3x2s5")
+    assert town.name == "Grid3x2s5" and town.path.parent == tmp_path / "towns"
+    assert all(ln.successors for ln in town.lanes)
+    # Signals only at real intersections (≥ 3 arms); lights from the map never share a junction with stop signs.
+    light_j = {g.junction_id for g in town.traffic_lights}
+    stop_j = {s.junction_id for s in town.stop_signs}
+    assert not light_j & stop_j
+    for j in light_j | stop_j:
+        assert len({town.lanes[p].road_id for ln in town.lanes if ln.junction_id == j for p in ln.predecessors}) >= 3
+    with pytest.raises(FileNotFoundError, match="Grid<nx>x<ny>"):
+        load_town("Grid")
+    with pytest.raises(FileNotFoundError, match="nx·ny ≥ 2"):
+        load_town("Grid1x1")

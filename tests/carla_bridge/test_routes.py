@@ -36,7 +36,9 @@ def _check_plan(town, plan, waypoints):
         assert b in la.successors or b in (la.left, la.right), (la.key, town.lanes[b].key)
     # The route drives its lanes forwards.
     lane, _, _ = town.project(plan.polyline, yaw=plan.yaw)
-    lyaw = np.array([town.lanes[i].interpolate(s)[1][0] for i, s in zip(lane, town.project(plan.polyline, plan.yaw)[1])])
+    lyaw = np.array(
+        [town.lanes[i].interpolate(s)[1][0] for i, s in zip(lane, town.project(plan.polyline, plan.yaw)[1])]
+    )
     assert np.mean(np.abs(np.angle(np.exp(1j * (lyaw - plan.yaw)))) < np.deg2rad(20)) > 0.97
 
 
@@ -126,7 +128,9 @@ def test_devtest_route_with_lane_changes_town04():
     plan = plan_route_for(r, town)
     _check_plan(town, plan, r.waypoints_world)
     assert plan.length > 2000.0
-    changes = [(a, b) for a, b in zip(plan.lane_ids, plan.lane_ids[1:]) if b in (town.lanes[a].left, town.lanes[a].right)]
+    changes = [
+        (a, b) for a, b in zip(plan.lane_ids, plan.lane_ids[1:]) if b in (town.lanes[a].left, town.lanes[a].right)
+    ]
     assert changes, "the Town04 devtest route needs lane changes"
     for a, _ in changes:  # only where the markings permit (neighbours are set from waypoint.lane_change)
         assert town.lanes[a].left_marking != "Solid" or town.lanes[a].right_marking != "Solid"

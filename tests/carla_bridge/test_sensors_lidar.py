@@ -3,6 +3,8 @@ per-cell ground heights, bad input."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from test_sensors import EGO, GROUND_Z, ring_scene
@@ -13,6 +15,7 @@ from carla_bridge.sensors import (
     RenderScene,
     beam_elevations,
     build_mesh,
+    lane_height_field,
     render_cameras,
     render_lidar,
 )
@@ -70,8 +73,8 @@ def test_rings_follow_beams_and_range(rig, sweep):
     rng_ = np.linalg.norm(pts_s[:, :3], axis=1)
     assert rng_.min() >= 1.0 - 1e-3 and rng_.max() <= 70.0 + 1e-3
     assert set(np.unique(ring)) == set(range(32))
-    # Lowest beams see the ground all around: a full turn of 1800 azimuths at 0.2°.
-    assert (ring == 0).sum() == 1800
+    # The lowest beam sees the ground all around: a full turn of 1080 azimuths at the default 1/3°.
+    assert (ring == 0).sum() == 1080
     assert (lidar.points[:, 3] >= 0).all() and (lidar.points[:, 3] <= 255).all()
     # Custom beams and resolution.
     small = render_lidar(ring_scene(with_static=False), rig, beams=4, azimuth_resolution_deg=1.0)
@@ -106,3 +109,26 @@ def test_lidar_bad_input(rig):
         render_lidar(scene, rig, max_range=float("nan"))
     with pytest.raises(ValueError, match="ego_pose"):
         render_lidar(scene, rig, ego_pose=np.array([np.nan, 0, 0, 0]))
+
+
+def test_lane_height_field_follows_ramps_and_picks_the_ego_level(rig):
+    """Hand-made lanes: a ramp along x (z = 0.1·x) crossing over a flat road along y at z = 0. Cells on the
+    ramp away from the crossing take the ramp's z; at the crossing the level nearest the ego's z wins; lidar
+    returns on the ramp lie on it."""
+    xs = np.arange(-100.0, 100.0, 1.0)
+    ramp = SimpleNamespace(points=np.c_[xs, np.zeros_like(xs)], z=np.clip(0.1 * xs, 0, None))
+    flat = SimpleNamespace(points=np.c_[np.full_like(xs, 50.0), xs], z=np.zeros_like(xs))
+    town = SimpleNamespace(lanes=[ramp, flat])
+    hf = lane_height_field(town, (0.0, 0.0), ref_z=0.0, half_size=80.0, cell=2.0)
+    probe = np.array([[30.0, 0.0], [70.0, 1.0], [50.0, 0.0], [50.0, 30.0]])
+    np.testing.assert_allclose(hf.at(probe), [3.0, 7.0, 0.0, 0.0], atol=0.15)
+    high = lane_height_field(town, (0.0, 0.0), ref_z=5.0, half_size=80.0, cell=2.0)
+    assert high.at(np.array([[50.0, 0.0]]))[0] == pytest.approx(5.0, abs=0.15)  # on the bridge level
+    with pytest.raises(ValueError, match="ref_z"):
+        lane_height_field(town, (0.0, 0.0), ref_z=float("nan"))
+    g = GroundPatch(np.full((8, 8), 11, np.uint8), 40.0, pose=(0, 0, 0), lower=(-160, -160), height=hf)
+    lidar = render_lidar(RenderScene(ground=g, ego_pose=np.zeros(4)), rig)
+    p = lidar.points.astype(np.float64)
+    on_ramp = (p[:, 0] > 5) & (p[:, 0] < 45) & (np.abs(p[:, 1]) < 1)
+    assert on_ramp.sum() > 20
+    np.testing.assert_allclose(p[on_ramp, 2], 0.1 * p[on_ramp, 0], atol=0.2)

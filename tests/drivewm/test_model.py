@@ -21,7 +21,7 @@ TINY = dict(image_size=[32, 64], backbone_channels=[8, 16], feat_dim=8, bev_dim=
 
 
 @pytest.fixture(scope="module")
-def setup():
+def setup(one_thread_module):
     torch.manual_seed(0)
     cfg = ModelConfig(**TINY)
     model = DriveWorldModel(cfg).eval()
@@ -166,7 +166,7 @@ def test_detection_targets_decode_back_to_the_boxes():
     heat, box, _, inside = encode_detection_targets(boxes, cls, valid, vel, grid)
     assert bool(inside.all())
     logits = torch.logit(heat.clamp(1e-4, 1 - 1e-4))
-    agents, scores = decode_detections(logits, box, grid, max_agents=4, threshold=0.5)
+    agents, _scores = decode_detections(logits, box, grid, max_agents=4, threshold=0.5)
     assert int(agents.valid.sum()) == 2
     got = sorted(zip(agents.xy[0][agents.valid[0]].tolist(), agents.cls[0][agents.valid[0]].tolist()))
     want = sorted(zip(boxes[0, :, :2].tolist(), cls[0].tolist()))

@@ -50,7 +50,7 @@ def _trainer(root: Path, max_steps: int, **kw) -> pl.Trainer:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, one_thread_module):
     """A tiny module trained for a few steps, and its checkpoint."""
     root = tmp_path_factory.mktemp("train")
     pl.seed_everything(0)

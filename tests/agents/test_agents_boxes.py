@@ -129,6 +129,17 @@ def _touching_cases() -> torch.Tensor:
     return torch.cat([out, torch.tensor(rotated, dtype=d)])
 
 
+def test_leading_dims_broadcast_and_empty_inputs():
+    a, b = _random_boxes(4 * 6, 11).reshape(4, 1, 6, 5), _random_boxes(3 * 7, 12).reshape(1, 3, 7, 5)
+    got = boxes_overlap(a, b)
+    assert got.shape == (4, 3, 6, 7)
+    for i in range(4):
+        for j in range(3):
+            torch.testing.assert_close(got[i, j], boxes_overlap(a[i, 0], b[0, j]))
+    assert boxes_overlap(torch.zeros(0, 5), b[0, 0]).shape == (0, 7)
+    assert box_distance(a[:, 0], torch.zeros(4, 0, 5)).shape == (4, 6, 0)
+
+
 def test_touching_counts_as_overlap():
     cases = _touching_cases()
     a, b = cases[:, 0], cases[:, 1]

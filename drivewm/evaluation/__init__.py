@@ -1,0 +1,1 @@
+"""Evaluations of world models and agents (open loop here; relevance and closed loop beside it)."""

@@ -1,0 +1,92 @@
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "carla_bridge"))
+from closed_loop_testkit import FAST_BACKEND, devtest_route
+
+from carla_bridge.closed_loop.runner import RunLimits, run_route
+from drivewm.driving_agent import DrivingAgent, DrivingAgentConfig, plan_at_times
+from planner.world_models import EmptyWorldModel
+
+
+def test_plan_at_times_interpolates_and_extrapolates():
+    times = torch.tensor([0.0, 1.0, 2.0])
+    poses = torch.tensor([[0.0, 0.0, 3.0], [2.0, 0.0, -3.0], [4.0, 2.0, -3.0]])
+    out = plan_at_times(poses, times, torch.tensor([0.5, 1.5, 3.0]))
+    assert out[0, :2].tolist() == pytest.approx([1.0, 0.0])
+    # yaw takes the short way across ±π: 3.0 → -3.0 passes through π
+    assert abs(math.remainder(float(out[0, 2]) - math.pi, 2 * math.pi)) < 1e-5
+    assert out[1, :2].tolist() == pytest.approx([3.0, 1.0])
+    assert out[2, :2].tolist() == pytest.approx([6.0, 4.0])  # last segment velocity (2, 2) m/s for 1 s
+    assert float(out[2, 2]) == pytest.approx(-3.0)
+
+
+class _Recorder(DrivingAgent):
+    """Keeps what the runner asked and got, for the test."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.asked, self.controls, self.replan_times = [], [], []
+
+    def needs_cameras(self, timestamp):
+        r = super().needs_cameras(timestamp)
+        self.asked.append((round(timestamp, 3), r))
+        return r
+
+    def _replan(self, obs, timestamp, privileged):
+        self.replan_times.append(round(timestamp, 3))
+        super()._replan(obs, timestamp, privileged)
+
+    def run_step(self, obs, timestamp, privileged):
+        c = super().run_step(obs, timestamp, privileged)
+        self.controls.append(c)
+        return c
+
+
+def test_driving_agent_replans_at_its_rate_and_tracks_between():
+    agent = _Recorder(EmptyWorldModel(), name="empty", needs_images=True)
+    limits = RunLimits(max_route_length=20.0, replan_hz=4.0, max_sim_seconds=2.5)
+    rec = run_route(FAST_BACKEND, agent, devtest_route("0"), 0, limits)
+    assert rec["failure"] is None, rec["failure"]
+    assert rec["route_completion"] > 5.0  # it drove
+    st = rec["planner"]
+    assert st["replan_hz"] == 4.0 and st["replans"] == len(agent.replan_times)
+    # replans every 0.25 s of simulated time, starting at 0
+    assert agent.replan_times[:4] == pytest.approx([0.0, 0.25, 0.5, 0.75])
+    assert st["replans"] == pytest.approx(rec["sim_seconds"] * 4.0, abs=1.5)
+    # cameras are requested exactly for the steps that replan
+    wanted = [t for t, r in agent.asked if r]
+    assert wanted[: len(agent.replan_times) - 1] == agent.replan_times[1:]
+    assert len(wanted) - (len(agent.replan_times) - 1) in (0, 1)  # + the step after the end, never executed
+    assert all(math.isfinite(v) for c in agent.controls for v in (c.throttle, c.steer, c.brake))
+    assert st["latency_ms"]["p50"] > 0 and st["control_guards"] == 0
+    view = agent.debug_view()
+    assert view is None  # destroyed after the route
+    with pytest.raises(ValueError, match="replan_hz"):
+        DrivingAgentConfig(replan_hz=1.0)
+
+
+class _NanModel(EmptyWorldModel):
+    """An empty road whose obstacle forecast is NaN (a broken network)."""
+
+    def rollout(self, scene, plans):
+        pred = super().rollout(scene, plans)
+        pred.obstacle_prob = torch.full_like(pred.obstacle_prob, float("nan"))
+        return pred
+
+
+def test_non_finite_predictions_fall_back_and_never_reach_the_controls():
+    agent = _Recorder(_NanModel(name="nan"), name="nan", needs_images=False)
+    rec = run_route(FAST_BACKEND, agent, devtest_route("0"), 0, RunLimits(max_route_length=20.0, max_sim_seconds=2.5))
+    assert rec["failure"] is None
+    st = rec["planner"]
+    assert st["rejections"] == st["replans"] >= 4
+    assert st["rejection_reasons"] == {"NON_FINITE_PREDICTION": st["replans"]}
+    assert st["fallbacks"] == st["replans"] and "non-finite" in st["last_messages"][-1]
+    assert all(c.throttle == 0.0 for c in agent.controls)  # the comfortable stop from standstill
+    assert rec["route_completion"] < 5.0
+    assert rec["counts"]["route_timeout"] == 1  # the 2.5 s simulated-time cap ended the run
