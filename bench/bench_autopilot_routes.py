@@ -7,7 +7,7 @@ copy 0 autopilot, copy 1 blind), so they meet identical initial traffic. Long ro
 their first `--max-length` metres to fit CPU time.
 
 Run: `python bench/bench_autopilot_routes.py [--files routes_devtest.xml,routes_training.xml]
-      [--max-length 300] [--max-routes 0] [--seed 0] [--out results.json]`.
+      [--max-length 300] [--max-routes 0] [--per-town 0] [--seed 0] [--out results.json]`.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=float, default=300.0)
     ap.add_argument("--max-seconds", type=float, default=None)
     ap.add_argument("--max-routes", type=int, default=0, help="0 = all")
+    ap.add_argument("--per-town", type=int, default=0, help="at most N routes per (file, town); 0 = all")
     ap.add_argument("--vehicles", type=int, default=50)
     ap.add_argument("--pedestrians", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
@@ -100,6 +101,14 @@ def main() -> None:
     towns = set(available_towns())
     cfg = LiteConfig(num_vehicles=args.vehicles, num_pedestrians=args.pedestrians)
     routes = [(f, r) for f in args.files.split(",") for r in parse_routes(f) if r.town in towns]
+    if args.per_town:
+        seen: dict[tuple[str, str], int] = {}
+        keep = []
+        for f, r in routes:
+            seen[(f, r.town)] = seen.get((f, r.town), 0) + 1
+            if seen[(f, r.town)] <= args.per_town:
+                keep.append((f, r))
+        routes = keep
     if args.max_routes:
         routes = routes[: args.max_routes]
     rows = []

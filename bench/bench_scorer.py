@@ -11,7 +11,10 @@ Their gate matrices are asserted equal before any timing is trusted. Then an equ
 `--sweep` scenes × 4 plans reports the mismatch count, the share of plans failing a gate and the share
 of placements that are near misses (0 < gap ≤ 0.2 m).
 
-Run: `python bench/bench_scorer.py [--scenes 5] [--sweep 3000] [--threads 2]`.
+Times are process CPU times (medians), robust to other jobs on the shared cores; use `--threads 1` for
+a like-for-like comparison with single-threaded shapely.
+
+Run: `python bench/bench_scorer.py [--scenes 5] [--sweep 3000] [--threads 1]`.
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ from planner.synthetic import random_scenes
 
 
 def _time(fn, repeats: int, warmup: bool = True) -> tuple[float, object]:
-    """Median wall time [s] of `repeats` calls (after one warm-up call if `warmup`) and the last output."""
+    """Median process CPU time [s] of `repeats` calls (after one warm-up call if `warmup`) and the last
+    output. CPU time, not wall time: the 2 shared cores are usually oversubscribed, and waiting for a
+    core would otherwise count against whichever side happened to run during a busy moment."""
     out = fn() if warmup else None
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         out = fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return statistics.median(times), out
 
 
@@ -74,7 +79,7 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=5, help="scenes per N for the timing")
     ap.add_argument("--repeats", type=int, default=5, help="timed repeats of the vectorized scorer per scene")
     ap.add_argument("--sweep", type=int, default=3000, help="scenes of the equivalence sweep (0 = skip)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cpu = platform.processor() or platform.machine()

@@ -195,8 +195,9 @@ def _leg_points(town: TownMap, steps: list[tuple[int, str]], s0: float, s1: floa
             piece(cur, entry, lanes[cur].length)
             cur, entry = nxt, 0.0
             continue
-        # Lane change cur → nxt starting at `entry`, blended over up to LANE_CHANGE_LENGTH. A chain of k
-        # changes in a row shares the room up to the chain's last lane's end (or the leg's goal).
+        # Lane change cur → nxt, blended over up to LANE_CHANGE_LENGTH. A chain of k changes in a row shares
+        # the room up to the chain's last lane's end (or the leg's goal); the chain is centred in that room
+        # (markings near junctions are often solid), the changes of a chain follow each other directly.
         ratio = lanes[nxt].length / max(lanes[cur].length, 1e-6)
         k = 1
         while i + k < len(steps) and steps[i + k][1] in ("left", "right"):
@@ -205,6 +206,10 @@ def _leg_points(town: TownMap, steps: list[tuple[int, str]], s0: float, s1: floa
         end = s1 if j == len(steps) - 1 else lanes[steps[j][0]].length
         avail = max(0.0, end - entry * ratio)
         blend = min(LANE_CHANGE_LENGTH, 0.8 * avail / k)
+        if steps[i - 1][1] not in ("left", "right"):  # first change of its chain
+            start = entry + 0.5 * max(0.0, avail - k * blend) / max(ratio, 1e-6)
+            piece(cur, entry, start)
+            entry = start
         n = max(2, int(np.ceil(blend / POLYLINE_SPACING)) + 1)
         sa = np.linspace(entry, entry + blend / max(ratio, 1e-6), n)
         a, _ = lanes[cur].interpolate(sa)

@@ -14,6 +14,7 @@ import sys
 # command name -> module implementing it (imported lazily, so `drivewm --help` is fast)
 COMMANDS: dict[str, str] = {
     "data": "drivewm.commands.data",
+    "demo": "drivewm.commands.demo",
     "eval": "drivewm.commands.evaluate",
     "fit": "drivewm.commands.fit",
     "sim": "drivewm.commands.sim",

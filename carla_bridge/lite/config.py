@@ -26,7 +26,10 @@ class LiteConfig:
         clearance_margin: lateral margin beyond half widths for "on my path" [m].
         obstacle_candidates: obstacles per vehicle tested exactly against its path (nearest to the path).
         yield_distance: vehicles look for junction conflicts within this distance of the entry [m].
-        stuck_respawn: vehicles standing still this long, far from the ego, are respawned [s].
+        yield_patience: after waiting this long at a junction entry a vehicle stops yielding to
+            conflicting traffic (deadlock breaker; obstacles on its path still stop it) [s].
+        stuck_respawn: vehicles standing still this long, far from the ego (or 3× as long anywhere),
+            are respawned [s].
         lat_accel: comfortable lateral acceleration that limits curve speed [m/s²].
         green / yellow / all_red: light phase durations [s].
         pedestrian_cross_prob: share of pedestrians whose path crosses the road.
@@ -50,6 +53,7 @@ class LiteConfig:
     clearance_margin: float = 0.35
     obstacle_candidates: int = 8
     yield_distance: float = 12.0
+    yield_patience: float = 8.0
     stuck_respawn: float = 20.0
     lat_accel: float = 2.5
     green: float = 12.0

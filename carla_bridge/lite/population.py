@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from agents import AgentClass
-from carla_bridge.lite.pedestrians import build_pedestrian_paths, path_cumulative
+from carla_bridge.lite.pedestrians import _offroad, build_pedestrian_paths, path_cumulative
 
 # class, (length, width, height), share
 VEHICLE_TYPES = [
@@ -84,7 +84,11 @@ def populate(town, md, cfg, rng: np.random.Generator, route_xy: np.ndarray | Non
     if route_xy is not None and cfg.spawn_radius is not None:
         near = [ln for ln in lanes if _near_route(ln.points[::5], route_xy, cfg.spawn_radius).any()]
         lanes = near or lanes
-    for i in range(cfg.num_parked + cfg.num_props):
+    want = cfg.num_parked + cfg.num_props
+    tries = 0
+    while len(boxes) < want and tries < 20 * max(want, 1):
+        tries += 1
+        i = len(boxes)
         ln = lanes[int(rng.integers(len(lanes)))]
         s = rng.uniform(3.0, ln.length - 3.0)
         xy, yaw = ln.interpolate(np.array([s]))
@@ -98,6 +102,8 @@ def populate(town, md, cfg, rng: np.random.Generator, route_xy: np.ndarray | Non
         c = xy[0] + off * right
         if np.linalg.norm(c - ego_xy) < cfg.ego_clearance:
             continue
+        if not _offroad(town, c[None], 0.5 * size[1] - 0.1)[0]:
+            continue  # that road edge is another driving lane: parked cars and props stay off lanes
         boxes.append([c[0], c[1], h, size[0], size[1]])
         heights.append(size[2])
         classes.append(int(cls))

@@ -165,7 +165,9 @@ def vehicle_step(
     in_junction = md.is_junction[lane] & v["valid"]  # [W, N]
     conf = md.conflict[nxt_safe[:, :, None], lane[:, None, :]]  # [W, N, N]
     conflict_busy = (conf & in_junction[:, None, :]).any(-1)
-    must_yield = near_entry & (blocked_inside | conflict_busy)
+    # a vehicle that has waited long at the entry stops yielding to conflicts (deadlock breaker;
+    # whatever physically occupies its path still stops it)
+    must_yield = near_entry & (blocked_inside | (conflict_busy & (v["still"] < cfg.yield_patience)))
     stop_gap = torch.where(must_yield, torch.minimum(stop_gap, to_end), stop_gap)
 
     # --- desired speed (speed limit share, curve limit) ------------------------------------
@@ -202,7 +204,7 @@ def vehicle_step(
     out.update(xy=xy, yaw=yaw, z=z)
     far = (xy - ego_xy[:, None, :]).norm(dim=-1) > 40.0
     at_dead_end = (~has_next) & (new_s >= md.length[new_lane] - half_len - 0.5)
-    need = v["valid"] & far & (at_dead_end | (still > cfg.stuck_respawn))
+    need = v["valid"] & ((far & (at_dead_end | (still > cfg.stuck_respawn))) | (still > 3.0 * cfg.stuck_respawn))
     if bool(need.any()):
         out = _respawn(md, out, need, xy, ego_xy)
         out["xy"], out["yaw"], out["z"] = md.interp(out["lane"], out["s"])

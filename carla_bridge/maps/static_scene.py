@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import shapely
 from PIL import Image, ImageDraw
-from shapely.geometry import LineString, MultiPolygon, Polygon
+from shapely.geometry import LineString, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from carla_bridge.maps.crosswalks import map_crosswalks, procedural_crosswalks
@@ -413,7 +413,6 @@ __all__ = [
     "TERRAIN",
     "VEGETATION",
     "Box3D",
-    "MultiPolygon",
     "StaticScene",
     "build_static_scene",
 ]

@@ -1,4 +1,7 @@
-"""Six-camera renderer: one batched Embree ray cast per frame, Lambert shading, labels per pixel.
+"""Six-camera renderer: Embree ray casting of one per-frame mesh, Lambert shading, labels per pixel.
+
+All cameras of a frame share one mesh (`build_mesh`); their rays are cut into tiles (`TILE_RAYS`) that a
+thread pool casts, labels and shades (Embree and numpy release the GIL, so 2 threads ≈ 2× on 2 cores).
 
 Outputs (V cameras, h × w pixels):
 - rgb `[V, h, w, 3]` uint8,
@@ -9,9 +12,10 @@ Outputs (V cameras, h × w pixels):
 
 A ray goes through each pixel centre: pixel (i, j) ↔ image coordinates (u, v) = (j, i) (see `rig.py`).
 Appearance: sky gradient, ground coloured from the semantic raster (asphalt with a world-anchored noise
-texture, white/yellow paint, zebra stripes, lighter sidewalks, green grass), per-instance body colours with
-a dark glass cabin, façades with windows, emissive traffic-light lamps, Lambert sun + ambient shading and
-distance haze.
+texture faded with distance, white/yellow paint, zebra stripes, lighter sidewalks, green grass), sun shadows
+cast on the ground (one occlusion ray per ground pixel), per-instance body colours with a glass cabin, wheels
+and head/tail lamps, façades with windows, emissive traffic-light lamps, flat Lambert sun + ambient shading
+(per camera and triangle) and distance haze.
 """
 
 from __future__ import annotations
@@ -85,16 +89,18 @@ class CameraFrame:
 
 
 @lru_cache(maxsize=8)
-def _texture(seed: int) -> np.ndarray:
-    """`[S, S]` float32 smooth-ish zero-mean noise tile (three octaves), tiled over the world at 0.1 m."""
+def _texture(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-mean noise tiles `[S·S]` float32 (flattened), tiled over the world at 0.1 m cells: the coarse
+    octaves (6.4 m and 1.6 m blobs) and the per-cell fine octave, which the shader fades out with distance
+    (a one-level mip map: no sparkle where a pixel covers several cells). Their sum has unit scale ≈ 2.5σ."""
     rng = np.random.default_rng(seed)
-    out = np.zeros((_TEXTURE_SIZE, _TEXTURE_SIZE), np.float32)
+    parts = []
     for octave, amp in ((8, 0.5), (32, 0.3), (_TEXTURE_SIZE, 0.35)):
         small = rng.standard_normal((octave, octave)).astype(np.float32)
         rep = _TEXTURE_SIZE // octave
-        out += amp * np.kron(small, np.ones((rep, rep), np.float32))
-    out /= out.std() + 1e-6
-    return np.clip(out, -2.5, 2.5) / 2.5
+        parts.append(amp * np.kron(small, np.ones((rep, rep), np.float32)))
+    scale = np.float32(1.0 / (2.5 * (sum(parts).std() + 1e-6)))
+    return ((parts[0] + parts[1]) * scale).ravel(), (parts[2] * scale).ravel()
 
 
 def _ego_to_local(ego_pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +156,7 @@ def render_cameras(
     norm, sin_el = rig.ray_norms_and_elevation()
     cos_yaw, sin_yaw = np.float32(rot[0, 0]), np.float32(rot[1, 0])
     cam_pos = (rig.cam_to_ego_np()[:, :3, 3] @ rot.T + trans).astype(np.float32)  # [V, 3] local frame
-    shader = _Shader(mesh, scene, cam_pos)
+    shader = _Shader(mesh, scene, cam_pos, rig.intrinsics_np()[:, 0, 0])
     rgb = np.empty((v * pixels, 3), np.uint8)
     depth = np.empty(v * pixels, np.float32)
     semantic = np.empty(v * pixels, np.uint8)
@@ -206,7 +212,7 @@ class _Shader:
     sky and haze are per-pixel work.
     """
 
-    def __init__(self, mesh: SceneMesh, scene: RenderScene, cam_pos: np.ndarray) -> None:
+    def __init__(self, mesh: SceneMesh, scene: RenderScene, cam_pos: np.ndarray, focal: np.ndarray) -> None:
         app = scene.appearance
         self.mesh, self.seed = mesh, app.seed
         n_tri = len(mesh.triangles)
@@ -242,7 +248,8 @@ class _Shader:
         self.win_base = (boxes[:, 2] - boxes[:, 6] / 2).astype(np.float32)
         self.win_height = boxes[:, 6].astype(np.float32)
         self.alb, self.amp = _ground_tables(app.seed)
-        self.tex = _texture(app.seed)
+        self.tex_coarse, self.tex_fine = _texture(app.seed)
+        self.focal = np.float32(focal)  # [V] px
         self.tex_offset = np.round(mesh.origin[:2] / _TEXTURE_CELL).astype(np.int64) % _TEXTURE_SIZE
         self.hor, self.zen = np.float32(app.sky_horizon), np.float32(app.sky_zenith)
         self.haze = np.float32(max(app.haze_distance, 1e-3))
@@ -269,7 +276,11 @@ class _Shader:
             code = take(hits.semantic, rays).astype(np.intp) * _N_PAINT + paint
             xy = take(hits.points, rays, axis=0)[:, :2] * np.float32(1.0 / _TEXTURE_CELL)
             ti = (np.floor(xy).astype(np.int64) + self.tex_offset) % _TEXTURE_SIZE
-            noise = take(self.tex, ti[:, 0] * _TEXTURE_SIZE + ti[:, 1])
+            flat = ti[:, 0] * _TEXTURE_SIZE + ti[:, 1]
+            # Fine octave at full strength while a pixel covers ≤ half a cell, gone once it covers a whole one.
+            footprint = take(hits.t, rays) * take(norm, rays) / self.focal[cam]
+            detail = np.clip(2.0 - footprint * np.float32(2.0 / _TEXTURE_CELL), 0.0, 1.0)
+            noise = np.clip(take(self.tex_coarse, flat) + detail * take(self.tex_fine, flat), -1.0, 1.0)
             shade = 1.0 + take(self.amp, code) * noise
             if shadow is not None and shadow.any():
                 shade[shadow] *= self.ambient / take(self.light[cam], take(tri, g[shadow]))

@@ -2,7 +2,8 @@
 from the z of the nearest driving-lane centreline points.
 
 Where roads cross at two levels (overpasses), the cell takes the level closest to the reference height
-(the ego's), among lane points within `level_tolerance` metres of the nearest one in xy; the upper deck itself
+(the ego's), among lane points within `level_tolerance` metres of the nearest one in xy whose z differs from
+the nearest one's by more than `LEVEL_GAP` (a ramp's own neighbouring points do not compete); the upper deck itself
 is not rendered (a known limitation: a height field has one level).
 """
 
@@ -16,15 +17,23 @@ from scipy.spatial import cKDTree
 from carla_bridge.sensors.scene import HeightField
 
 _TREES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+LEVEL_GAP = 2.0  # [m] lane points this much higher/lower than the nearest one belong to another level
 
 
 def _lane_tree(town) -> tuple[cKDTree, np.ndarray]:
     """(KD-tree over all lane centreline xy, their z) of a `TownMap`, cached per town object."""
-    if town not in _TREES:
-        xy = np.concatenate([lane.points for lane in town.lanes]).astype(np.float64)
-        z = np.concatenate([np.asarray(lane.z, np.float64) for lane in town.lanes])
-        _TREES[town] = (cKDTree(xy), z)
-    return _TREES[town]
+    try:
+        return _TREES[town]
+    except (KeyError, TypeError):  # TypeError: not weak-referenceable → no caching
+        pass
+    xy = np.concatenate([lane.points for lane in town.lanes]).astype(np.float64)
+    z = np.concatenate([np.asarray(lane.z, np.float64) for lane in town.lanes])
+    out = (cKDTree(xy), z)
+    try:
+        _TREES[town] = out
+    except TypeError:
+        pass
+    return out
 
 
 def lane_height_field(
@@ -61,8 +70,12 @@ def lane_height_field(
     k = min(neighbours, len(z))
     dist, idx = tree.query(pts, k=k)
     dist, idx = dist.reshape(len(pts), k), idx.reshape(len(pts), k)
-    zz = z[idx]  # [C, k]
-    near = dist <= dist[:, :1] + level_tolerance
-    score = np.where(near, np.abs(zz - ref_z), np.inf)
-    hf.values = zz[np.arange(len(pts)), np.argmin(score, 1)].reshape(n, n).astype(np.float32)
+    zz = z[idx]  # [C, k], sorted by xy distance
+    z0 = zz[:, 0]  # the nearest lane point's level
+    # Another level: a lane point almost as near in xy whose z differs by more than a slope would explain.
+    other = (dist <= dist[:, :1] + level_tolerance) & (np.abs(zz - z0[:, None]) > LEVEL_GAP)
+    has = other.any(1)
+    z1 = zz[np.arange(len(pts)), np.argmax(other, 1)]  # nearest point of the other level (if any)
+    pick = np.where(has & (np.abs(z1 - ref_z) < np.abs(z0 - ref_z)), z1, z0)
+    hf.values = pick.reshape(n, n).astype(np.float32)
     return hf.validate()

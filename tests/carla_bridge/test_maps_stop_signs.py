@@ -63,7 +63,7 @@ def test_procedural_grid_town_by_name(tmp_path, monkeypatch):
     # Signals only at real intersections (≥ 3 arms); lights from the map never share a junction with stop signs.
     light_j = {g.junction_id for g in town.traffic_lights}
     stop_j = {s.junction_id for s in town.stop_signs}
-    assert not light_j & stop_j
+    assert light_j | stop_j and not light_j & stop_j
     for j in light_j | stop_j:
         assert len({town.lanes[p].road_id for ln in town.lanes if ln.junction_id == j for p in ln.predecessors}) >= 3
     with pytest.raises(FileNotFoundError, match="Grid<nx>x<ny>"):
