@@ -2,8 +2,9 @@
 
 Scenes come from `planner.synthetic.random_scenes` (hard on purpose: obstacle cells, agent modes and
 non-drivable cells placed within ±0.3 m of the ego boxes of random plans; a red light ahead), with
-8 agents × 3 modes. For N = 16 and N = 128 plans per scene the three implementations score the same
-scenes one at a time (B = 1, as in closed loop):
+8 agents × 3 modes, and the planner's own scene (the cv-gt replan step of `bench_planner_step.py`). For
+N = 16 and N = 128 plans per scene the three implementations score the same scenes one at a time
+(B = 1, as in closed loop):
 - vectorized: `planner.scorer.score_plans` (torch, one pass over all N plans);
 - plain reference: `planner.reference_scorer.reference_gates` (shapely polygons, per plan, per step);
 - vectorized shapely: `reference_gates_vectorized` (shapely 2 array predicates per scene).
@@ -74,6 +75,33 @@ def _one(sc, i: int):
     return props, pred, sc.route[i : i + 1], sc.route_valid[i : i + 1]
 
 
+def _planner_scene_row(n: int, repeats: int) -> None:
+    """The planner's own use: the cv-gt scene of `bench_planner_step.py` (32 agents, a red light, the
+    route lattice + previous-plan proposals), scored as one replan step."""
+    from bench_planner_step import _config, _scene
+
+    from planner.proposals import generate_proposals, previous_plan_proposals
+    from planner.world_models import ConstantVelocityWorldModel
+
+    obs, priv = _scene()
+    cfg = _config(n)
+    wm = ConstantVelocityWorldModel("cv-gt")
+    scene = wm.encode_privileged(obs, priv)
+    t = torch.arange(1, 7) * 0.5
+    prev_plan = torch.stack([8.0 * t, torch.zeros_like(t), torch.zeros_like(t)], -1)[None]
+    previous = previous_plan_proposals(prev_plan, torch.tensor([[-4.0, 0.0, 0.0]]), 0.5, cfg.proposals)
+    props = generate_proposals(scene.route, scene.route_valid, scene.speed, cfg.proposals, previous=previous)
+    pred = wm.rollout(scene, props.plans)
+    args = (props, pred, scene.route, scene.route_valid)
+    tv, res = _time(lambda: score_plans(*args), repeats)
+    tr, ref = _time(lambda: reference_gates(*args), 1, warmup=False)
+    tvr, vref = _time(lambda: reference_gates_vectorized(*args), 1, warmup=False)
+    gates = res.gates.numpy() > 0.5
+    assert (gates == ref).all() and (gates == vref).all(), f"gate mismatch in the planner scene at N={n}"
+    v, r, vr = tv * 1e3, tr * 1e3, tvr * 1e3
+    print(f"| planner (cv-gt) | {n} | 1 | {v:.1f} | {r:.0f} | {vr:.0f} | {r / v:.0f}× | {vr / v:.1f}× |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenes", type=int, default=5, help="scenes per N for the timing")
@@ -87,10 +115,10 @@ def main() -> None:
         f"# bench_scorer: torch {torch.__version__}, {args.threads} threads, {cpu}, "
         f"{os.cpu_count()} cpus, load avg {os.getloadavg()[0]:.1f}"
     )
-    print(
-        "| N | scenes | vectorized [ms] | plain shapely [ms] | vectorized shapely [ms] | plain / vec | vec-shp / vec |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    print("| scenes | N | count | vectorized | plain shapely | shapely arrays | plain / vec | arrays / vec |")
+    print("|---|---|---|---|---|---|---|---|")  # CPU ms per scene (median)
+    for n in (16, 128):
+        _planner_scene_row(n, args.repeats)
     for n in (16, 128):
         sc = random_scenes(args.scenes, num_plans=n, num_agents=8, num_modes=3, seed=100 + n)
         t_vec, t_ref, t_vref = [], [], []
@@ -105,7 +133,7 @@ def main() -> None:
             t_ref.append(tr)
             t_vref.append(tvr)
         v, r, vr = (statistics.median(x) * 1e3 for x in (t_vec, t_ref, t_vref))
-        print(f"| {n} | {args.scenes} | {v:.1f} | {r:.0f} | {vr:.0f} | {r / v:.0f}× | {vr / v:.1f}× |")
+        print(f"| hard synthetic | {n} | {args.scenes} | {v:.1f} | {r:.0f} | {vr:.0f} | {r / v:.0f}× | {vr / v:.1f}× |")
     if args.sweep:
         t0 = time.perf_counter()
         chunk, mismatches, gates_ref, gaps = 500, 0, [], []

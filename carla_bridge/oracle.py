@@ -1,28 +1,40 @@
 """`OracleWorldModel` ("oracle"): the lite simulator's true future under each candidate plan.
 
-Built with a handle to the running `LiteWorld`. `rollout` branches the current state into one world
-per plan (`LiteWorld.branch`, one batched step for all of them, at most `max_branch` worlds at a time),
-executes each plan with the plan-tracking controller while the traffic reacts (IDM vehicles yield to
-the ego, pedestrians stop), and returns what really happened as a `Prediction`: every agent's box
-(vehicles, pedestrians, parked cars, cones, barriers) rasterized at t = 0.5…3 s in the ego frame of
-the planning time, the agents' true trajectories as one-mode futures, the map's drivable area
-(driveable-surface cells of the town's ground raster) and the true light state of the route.
+Built with a handle to the running `LiteWorld` (or a `LiteBackend`, whose `.world` is used). `rollout`
+branches the current state into one world per plan (`LiteWorld.branch`: N copies advanced together
+in one batched step, at most `max_branch` worlds at a time), executes each plan with the
+plan-tracking controller inside `LiteWorld.step_plans` while the traffic reacts (IDM vehicles yield
+to the ego, pedestrians stop), and returns what really happened as a `Prediction`:
 
-The branches step at `dt` = 0.1 s (twice the simulator's step; collisions are judged on the same
-boxes) — an upper bound a learned model can be compared against, not a deployable model. It reads
-privileged state, so its name says so and the closed-loop runner treats it as privileged.
+- `obstacle_prob [1, N, T, X, Y]`: every agent's true box (vehicles, pedestrians, parked cars,
+  cones, barriers; the ego excluded) rasterized (cell centre inside the box) at t = 0.5…3 s on the
+  forward-shifted planner BEV grid, in the ego frame of the planning time;
+- `agent_trajs [1, N, A, 1, T, 3]`: the agents' true poses under each plan, one mode of probability 1;
+- `drivable_prob [1, X, Y]`: driveable-surface cells of the town's ground raster;
+- `light_probs`/`light_distance`: the true state of the route's next light now (one-hot).
+
+The branches step at `dt` = 0.1 s by default (twice the simulator's 0.05 s step, to stay fast;
+`dt=None` uses the simulator's own step). The driven world is never touched: branches are copies,
+so the simulator state after `rollout` equals the state before. `simulate` also returns what the
+scorer cannot see in a `Prediction` — the executed ego poses and the true collision / off-road /
+red-light outcome of every plan — which the action-relevance evaluation uses as its truth.
+
+It reads privileged state, so its name says so; lite backend only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from agents import box_corners, ego_boxes
 from agents.se2 import se2_relative
 from carla_bridge.closed_loop.tracking import plan_for_controller, plan_in_world
+from carla_bridge.scoring import InfractionKind
 from occupancy import GridSpec
 from planner import HORIZON_STEPS, STEP_SECONDS, Observation, Prediction, PrivilegedState, SceneState, validate_plans
 from planner.proposals import densify
@@ -31,22 +43,71 @@ from planner.world_models import PLANNER_BEV_GRID, rasterize_boxes
 DRIVEABLE_SURFACE = 11
 """Occ3D class of the drivable road surface."""
 
+COLLISION_KINDS = frozenset(
+    {
+        InfractionKind.COLLISION_VEHICLE.value,
+        InfractionKind.COLLISION_PEDESTRIAN.value,
+        InfractionKind.COLLISION_STATIC.value,
+    }
+)
+FAR = 1.0e4
+"""Where agents that are not in the world (invalid slots) are put [m]."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OracleOutcome:
+    """What simulating N plans from the current state really gave.
+
+    Attributes:
+        prediction: the oracle's `Prediction` (B = 1) of those plans.
+        boxes: `[N, T, A, 5]` true agent boxes (x, y, yaw, length, width) at t = 0.5·(1..T) s in the
+            ego frame of the planning time (invalid agents far away).
+        agent_valid: `[A]` bool, the agents that exist now.
+        ego_poses: `[N, S, 3]` executed rear-axle poses at t = dt·(1..S) s, planning-time ego frame.
+        collision: `[N]` bool, the ego collided (the simulator's collision event) within the horizon.
+        collision_time: `[N]` time [s] of the first collision (inf if none).
+        off_road: `[N]` bool, a corner of the executed ego box left the driveable surface (cells that were
+            already off it at t = 0 are not counted).
+        red_light: `[N]` bool, the ego ran a red light (the simulator's red-light event).
+        dt: branch step [s].
+    """
+
+    prediction: Prediction
+    boxes: Tensor
+    agent_valid: Tensor
+    ego_poses: Tensor
+    collision: Tensor
+    collision_time: Tensor
+    off_road: Tensor
+    red_light: Tensor
+    dt: float
+
+    @property
+    def unsafe(self) -> Tensor:
+        """`[N]` bool: the plan truly collides or leaves the road."""
+        return self.collision | self.off_road
+
 
 class OracleWorldModel:
     """See the module docstring.
 
     Args:
-        world: the `LiteWorld` being driven (its current state is the branching point).
-        grid: BEV grid of the prediction.
-        dt: branch step [s] (a multiple of nothing in particular; 0.5 s must be a multiple of it).
-        max_branch: worlds stepped together (plans beyond it are run in further batches).
+        world: the `LiteWorld` being driven (its current state is the branching point), or a
+            `LiteBackend` (its `.world`).
+        grid: BEV grid of the prediction (default: the planner's forward-shifted grid).
+        dt: branch step [s]; 0.5 s must be a multiple of it; None = the simulator's step.
+        max_branch: worlds stepped together (default 32; more plans run in further batches).
     """
 
     name = "oracle"
     privileged = True
 
-    def __init__(self, world, grid: GridSpec = PLANNER_BEV_GRID, dt: float = 0.1, max_branch: int = 32) -> None:
-        ratio = STEP_SECONDS / dt
+    def __init__(self, world, grid: GridSpec = PLANNER_BEV_GRID, dt: float | None = 0.1, max_branch: int = 32) -> None:
+        world = getattr(world, "world", world)
+        if not hasattr(world, "branch") or not hasattr(world, "step_plans"):
+            raise ValueError(f"world must be a LiteWorld or LiteBackend, got {type(world).__name__}")
+        dt = float(world.cfg.dt) if dt is None else float(dt)
+        ratio = STEP_SECONDS / dt if dt > 0 else math.nan
         if not dt > 0 or abs(ratio - round(ratio)) > 1e-6:
             raise ValueError(f"dt must divide {STEP_SECONDS} s, got {dt}")
         if max_branch < 1:
@@ -54,59 +115,106 @@ class OracleWorldModel:
         self.world = world
         self.grid = grid
         self.dt = dt
-        self.max_branch = max_branch
+        self.max_branch = int(max_branch)
+        self.last_outcome: OracleOutcome | None = None
 
     # ------------------------------------------------------------------ WorldModel protocol
     def encode(self, obs: Observation, prev: SceneState | None = None) -> SceneState:
-        """The true agents and light state now (the observation only supplies odometry and route)."""
+        """The true agents and light state now (the observation supplies odometry and the route)."""
         return self._scene(obs, self.world.privileged())
 
     def encode_privileged(
         self, obs: Observation, privileged: PrivilegedState, prev: SceneState | None = None
     ) -> SceneState:
-        """Same as `encode` with the runner's privileged state."""
+        """Same as `encode`, with the runner's privileged state."""
         return self._scene(obs, privileged)
 
     def rollout(self, scene: SceneState, plans: Tensor) -> Prediction:
-        """True futures of the current simulator state under each plan (`plans [1, N, T, 3]`)."""
+        """True futures of the current simulator state under each plan.
+
+        Args:
+            scene: from `encode` at the current simulator time (B = 1).
+            plans: `[1, N, T, 3]` ego plans.
+
+        Returns:
+            `Prediction` (B = 1, K = 1); `last_outcome` keeps the full `OracleOutcome`.
+        """
+        return self.simulate(scene, plans).prediction
+
+    def simulate(self, scene: SceneState, plans: Tensor) -> OracleOutcome:
+        """Run every plan in its own branch of the current state; see `OracleOutcome`."""
         validate_plans(plans, 1)
         _, n, t, _ = plans.shape
         if t != HORIZON_STEPS:
             raise ValueError(f"plans must have T = {HORIZON_STEPS} steps, got {t}")
+        if n < 1:
+            raise ValueError("plans must hold at least one plan (N ≥ 1)")
+        if scene.batch_size != 1:
+            raise ValueError(f"the oracle simulates one scene (B = 1), got B = {scene.batch_size}")
+        if abs(float(scene.timestamp[0]) - self.world.time) > 1e-3:
+            raise ValueError(
+                f"scene.timestamp {float(scene.timestamp[0]):.3f} s is not the simulator's time {self.world.time:.3f} s"
+            )
         world = self.world
         pose0 = world.ego_pose()[0].clone()
-        dense = densify(plans.float(), scene.speed.float())[0]  # [N, D, 3]
-        boxes, valid = [], []
-        for lo in range(0, n, self.max_branch):
-            b, v = self._branch_boxes(dense[lo : lo + self.max_branch], pose0)
-            boxes.append(b)
-            valid.append(v)
-        boxes_t = torch.cat(boxes)  # [N, T, A, 5] ego frame at planning time
-        valid_a = valid[0]  # [A] (valid at planning time, the same for all branches)
-        occ = rasterize_boxes(boxes_t, valid_a[None].expand(n, -1), self.grid)  # [N, T, X, Y]
+        dense = densify(plans.float(), scene.speed.float())[0]  # [N, D, 3] at 0.1 s
+        parts = [self._branch(dense[lo : lo + self.max_branch], pose0) for lo in range(0, n, self.max_branch)]
+        boxes = torch.cat([p[0] for p in parts])  # [N, T, A, 5]
+        valid_a = world.agents_world().valid[0].clone()  # [A]
+        ego_poses = torch.cat([p[1] for p in parts])  # [N, S, 3]
+        coll_t = torch.cat([p[2] for p in parts])
+        red = torch.cat([p[3] for p in parts])
+        a = boxes.shape[2]
+        occ = rasterize_boxes(boxes, valid_a[None].expand(n, -1), self.grid)  # [N, T, X, Y]
         agents = world.agents_world()
-        a = boxes_t.shape[2]
-        trajs = boxes_t[..., :3].permute(0, 2, 1, 3)  # [N, A, T, 3]
-        probs = torch.nn.functional.one_hot(scene.extras["light_state"], 3).float()
-        return Prediction(
+        light_state = scene.extras.get("light_state")
+        light_distance = scene.extras.get("light_distance")
+        if light_state is None or light_distance is None:
+            light_state, light_distance = world.route_light()
+        pred = Prediction(
             grid=self.grid,
             obstacle_prob=occ[None],
-            drivable_prob=self._drivable(pose0)[None],
-            light_probs=probs,
-            light_distance=scene.extras["light_distance"].float(),
-            agent_trajs=trajs[None, :, :, None],
+            drivable_prob=self.drivable(pose0, self.grid)[None],
+            light_probs=torch.nn.functional.one_hot(light_state.long(), 3).float(),
+            light_distance=light_distance.float(),
+            agent_trajs=boxes[..., :3].permute(0, 2, 1, 3)[None, :, :, None].contiguous(),
             agent_mode_probs=torch.ones(1, n, a, 1),
             agent_valid=valid_a[None],
             agent_size=agents.size[:1].float(),
-            agent_cls=agents.cls[:1],
+            agent_cls=agents.cls[:1].long(),
         )
+        outcome = OracleOutcome(
+            prediction=pred,
+            boxes=boxes,
+            agent_valid=valid_a,
+            ego_poses=ego_poses,
+            collision=torch.isfinite(coll_t),
+            collision_time=coll_t,
+            off_road=self._off_road(pose0, ego_poses),
+            red_light=red,
+            dt=self.dt,
+        )
+        self.last_outcome = outcome
+        return outcome
+
+    def rasterize(self, outcome: OracleOutcome, grid: GridSpec) -> Tensor:
+        """The true occupancy of `outcome` on another BEV `grid` (e.g. a learned model's): `[N, T, X, Y]`."""
+        n = outcome.boxes.shape[0]
+        return rasterize_boxes(outcome.boxes, outcome.agent_valid[None].expand(n, -1), grid)
+
+    def drivable(self, pose: Tensor, grid: GridSpec) -> Tensor:
+        """`[X, Y]` 1 where the town's ground raster is driveable surface, for `grid` at world `pose [3]`."""
+        x, y, yaw = (float(v) for v in pose)
+        ground = self.world.town.static.raster(np.array([x, y]), yaw, grid)
+        return torch.from_numpy(np.asarray(ground) == DRIVEABLE_SURFACE).float()
 
     # ------------------------------------------------------------------ internals
     def _scene(self, obs: Observation, privileged: PrivilegedState) -> SceneState:
         w_time = self.world.time
         if abs(float(obs.timestamp[0]) - w_time) > 1e-3:
             raise ValueError(
-                f"the oracle's simulator is at t={w_time:.3f} s but the observation is at t={float(obs.timestamp[0]):.3f} s"
+                f"the oracle's simulator is at t={w_time:.3f} s "
+                f"but the observation is at t={float(obs.timestamp[0]):.3f} s"
             )
         return SceneState(
             agents=privileged.agents,
@@ -118,32 +226,50 @@ class OracleWorldModel:
             extras={"light_state": privileged.light_state, "light_distance": privileged.light_distance},
         ).validate()
 
-    def _branch_boxes(self, dense: Tensor, pose0: Tensor) -> tuple[Tensor, Tensor]:
-        """Run `dense [W, D, 3]` plans in W branches; agent boxes `[W, T, A, 5]` in the ego frame of
-        `pose0` at t = 0.5·(1..T) s and the agents' validity `[A]` now."""
+    def _branch(self, dense: Tensor, pose0: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Run `dense [W, D, 3]` plans in W branches of the current state.
+
+        Returns:
+            agent boxes `[W, T, A, 5]` in the ego frame of `pose0` at t = 0.5·(1..T) s; executed ego poses
+            `[W, S, 3]` (same frame, every dt); first collision time `[W]` (inf if none); ran a red light `[W]`.
+        """
         w = dense.shape[0]
         branch = self.world.branch(w)
         branch.cfg = dataclasses.replace(branch.cfg, dt=self.dt)
         plan_world, times = plan_in_world(pose0.expand(w, 3), dense)
-        valid0 = branch.agents_world().valid[0].clone()
         per_keyframe = round(STEP_SECONDS / self.dt)
-        out = []
+        coll_t = torch.full((w,), math.inf)
+        red = torch.zeros(w, dtype=torch.bool)
+        boxes, ego = [], []
         for k in range(1, HORIZON_STEPS * per_keyframe + 1):
             rel = plan_for_controller(plan_world, times, (k - 1) * self.dt, branch.ego_pose())
-            branch.step_plans(rel.float())
+            events = branch.step_plans(rel.float())
+            for ev in events:
+                if ev.kind in COLLISION_KINDS and not math.isfinite(float(coll_t[ev.world])):
+                    coll_t[ev.world] = k * self.dt
+                elif ev.kind == InfractionKind.RED_LIGHT.value:
+                    red[ev.world] = True
+            ego.append(se2_relative(pose0.expand(w, 3), branch.ego_pose()))
             if k % per_keyframe == 0:
                 a = branch.agents_world()
                 poses = torch.cat([a.xy, a.yaw[..., None]], -1)  # [W, A, 3] world
                 rel_p = se2_relative(pose0.expand_as(poses), poses)
-                far = ~a.valid
-                rel_p = torch.where(far[..., None], torch.full_like(rel_p, 1e4), rel_p)
-                out.append(torch.cat([rel_p, a.size[..., :2]], -1))
-        return torch.stack(out, 1).float(), valid0
+                rel_p = torch.where(a.valid[..., None], rel_p, torch.full_like(rel_p, FAR))
+                boxes.append(torch.cat([rel_p, a.size[..., :2]], -1))
+        return torch.stack(boxes, 1).float(), torch.stack(ego, 1).float(), coll_t, red
 
-    def _drivable(self, pose0: Tensor) -> Tensor:
-        x, y, yaw = (float(v) for v in pose0)
-        ground = self.world.town.static.raster(np.array([x, y]), yaw, self.grid)
-        return torch.from_numpy(np.asarray(ground) == DRIVEABLE_SURFACE).float()
+    def _off_road(self, pose0: Tensor, ego_poses: Tensor) -> Tensor:
+        """`[N]` bool: some corner of the executed ego box lies off the driveable surface (ignoring the
+        corners that were off it at t = 0, e.g. a car starting on a painted shoulder)."""
+        static = self.world.town.static
+        zero = torch.zeros(1, 3)
+        poses = torch.cat([zero.expand(ego_poses.shape[0], 1, 3), ego_poses], 1)  # [N, 1+S, 3]
+        corners = box_corners(ego_boxes(poses))  # [N, 1+S, 4, 2] planning-time ego frame
+        c, s = math.cos(float(pose0[2])), math.sin(float(pose0[2]))
+        rot = torch.tensor([[c, -s], [s, c]], dtype=corners.dtype)
+        world_xy = corners @ rot.T + pose0[:2].to(corners.dtype)
+        off = torch.from_numpy(static.ground_at(world_xy.double().numpy()) != DRIVEABLE_SURFACE)  # [N, 1+S, 4]
+        return (off[:, 1:] & ~off[:, :1]).flatten(1).any(-1)
 
 
-__all__ = ["DRIVEABLE_SURFACE", "OracleWorldModel"]
+__all__ = ["COLLISION_KINDS", "DRIVEABLE_SURFACE", "OracleOutcome", "OracleWorldModel"]

@@ -15,6 +15,7 @@ candidate plans with their scores (for the report's videos).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import Counter
@@ -182,6 +183,7 @@ class DrivingAgent:
     def _replan(self, obs: Observation, timestamp: float, privileged: PrivilegedState | None) -> None:
         dev = self.config.device
         t0 = time.perf_counter()
+        obs = self._fit_images(obs)
         with torch.no_grad():
             res = plan(
                 self.world_model,
@@ -212,6 +214,26 @@ class DrivingAgent:
             "best": int(sel.index[0]),
             "decision": Decision(int(sel.decision[0])).name,
         }
+
+    def _fit_images(self, obs: Observation) -> Observation:
+        """Resize the cameras to the learned model's input size (`config.image_size` (h, w)) exactly as the
+        dataset does for training (PIL bilinear; intrinsics rows scaled by w'/w and h'/h)."""
+        size = getattr(getattr(self.world_model, "config", None), "image_size", None)
+        if size is None or obs.images.shape[1] == 0:
+            return obs
+        h, w = int(size[0]), int(size[1])
+        src_h, src_w = obs.images.shape[-2:]
+        if (src_h, src_w) == (h, w):
+            return obs
+        from PIL import Image
+
+        imgs = obs.images[0].permute(0, 2, 3, 1).cpu().numpy()  # [V, h, w, 3]
+        out = [np.asarray(Image.fromarray(im).resize((w, h), Image.BILINEAR)) for im in imgs]
+        images = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()[None]
+        k = obs.intrinsics.clone()
+        k[..., 0, :] *= w / src_w
+        k[..., 1, :] *= h / src_h
+        return dataclasses.replace(obs, images=images, intrinsics=k)
 
     def _track(self, obs: Observation, timestamp: float) -> Control:
         elapsed = max(0.0, timestamp - self._plan_time)

@@ -33,6 +33,8 @@ class ControllerParams:
         stop_speed: plans slower than this at t = 0 and moving less than `stop_distance`
             overall mean "stand still": hold the brake [m/s].
         stop_distance: total plan length below which the plan is a stop [m].
+        stop_margin: a plan that ends standing still is braked for so as to stop this far before its
+            last point at the latest [m].
         step_seconds: plan step [s].
         vehicle: the vehicle model whose throttle/brake map is inverted.
     """
@@ -45,6 +47,7 @@ class ControllerParams:
     integral_limit: float = 2.0
     stop_speed: float = 0.3
     stop_distance: float = 0.5
+    stop_margin: float = 0.3
     step_seconds: float = STEP_SECONDS
     vehicle: BicycleParams = field(default_factory=BicycleParams)
 
@@ -91,20 +94,29 @@ def track_plans(
     path = torch.cat([torch.zeros_like(xy[:, :1]), xy], dim=1)  # [B, T+1, 2]
     s = _arc_length(path)  # [B, T+1]
     dt = params.step_seconds
-    # speed profile from arc length (speeds at segment midpoints t = dt·(k + 0.5))
-    seg_v = (s[:, 1:] - s[:, :-1]) / dt  # [B, T]
+    # speed profile from the signed progress along the plan's heading (a plan that moves backwards
+    # asks for a stop, never for speed); speeds at segment midpoints t = dt·(k + 0.5)
+    seg = path[:, 1:] - path[:, :-1]  # [B, T, 2]
+    head = torch.stack([torch.cos(plans[..., 2]), torch.sin(plans[..., 2])], -1)
+    seg_v = (seg * head).sum(-1) / dt  # [B, T]
     v0 = seg_v[:, 0]
     a_ff = (seg_v[:, 1] - seg_v[:, 0]) / dt if t > 1 else torch.zeros_like(v0)
     v_now = (v0 - 0.5 * dt * a_ff).clamp(min=0.0)
     err = v_now - speed
     integ = torch.zeros_like(speed) if integral is None else integral
     accel = a_ff.clamp(-veh.max_brake, veh.max_accel) + params.kp * err + params.ki * integ
+    # a plan that ends standing still: never carry more speed than stops at its last point
+    ends_stopped = seg_v[:, -1] < params.stop_speed
+    s_signed = (seg_v * dt).cumsum(-1)[:, -1]
+    room = (s_signed - params.stop_margin).clamp(min=0.05)
+    accel_stop = -(speed * speed) / (2.0 * room)
+    accel = torch.where(ends_stopped, torch.minimum(accel, accel_stop), accel)
     # invert accel = throttle·max_accel·fade − brake·max_brake − drag·v
     net = accel + veh.drag * speed
     fade = (1.0 - speed / veh.max_speed).clamp(min=0.05)
     throttle = (net / (veh.max_accel * fade)).clamp(0.0, 1.0)
     brake = (-net / veh.max_brake).clamp(0.0, 1.0)
-    stop = (v_now < params.stop_speed) & (s[:, -1] < params.stop_distance)
+    stop = (v_now < params.stop_speed) & (s_signed < params.stop_distance)
     throttle = torch.where(stop, torch.zeros_like(throttle), throttle)
     brake = torch.where(stop, torch.where(speed > 1.0, brake.clamp(min=0.5), torch.ones_like(brake)), brake)
     # pure pursuit on the rear axle

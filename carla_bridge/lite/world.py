@@ -433,12 +433,52 @@ class LiteWorld:
         st["pose_buf"] = torch.cat([st["pose_buf"][:, 1:], new_ego[:, None, :3]], 1)
         return self._infractions(ego_box, step_dist, lights)
 
+    def follow_plans(self, plans: Tensor, steps: int) -> list[Event]:
+        """Execute one plan per world for `steps` steps (the counterfactual-branch primitive).
+
+        The plans are anchored in the world frame now; every step the remaining trajectory is
+        re-sampled at t + 0.5·(1..T) s (linear in time, extrapolated with the last segment's velocity
+        past the end, so a stop plan stays stopped),
+        expressed in the current ego frame and tracked with `step_plans`.
+
+        Args:
+            plans: `[W, T, 3]` rear-axle (x, y, yaw) at t = 0.5·(1..T) s in each current ego frame.
+            steps: number of simulation steps.
+
+        Returns:
+            The events of all steps.
+        """
+        from agents.se2 import se2_compose
+
+        W = self.num_worlds
+        plans = torch.as_tensor(plans, dtype=torch.float32, device=self.device)
+        if plans.dim() != 3 or plans.shape[0] != W or plans.shape[-1] != 3:
+            raise ValueError(f"plans must have shape [{W}, T, 3], got {list(plans.shape)}")
+        if not bool(torch.isfinite(plans).all()):
+            raise ValueError("plans contain NaN or inf")
+        T = plans.shape[1]
+        pose0 = self.ego_pose().clone()
+        anchored = se2_compose(pose0[:, None].expand(W, T, 3), plans)  # world frame [W, T, 3]
+        traj = torch.cat([pose0[:, None], anchored], 1)  # [W, T+1, 3] at t = 0, 0.5, ...
+        dy = torch.atan2(torch.sin(traj[:, 1:, 2] - traj[:, :-1, 2]), torch.cos(traj[:, 1:, 2] - traj[:, :-1, 2]))
+        traj = torch.cat([traj[..., :2], torch.cat([traj[:, :1, 2], traj[:, :1, 2] + dy.cumsum(-1)], 1)[..., None]], -1)
+        events: list[Event] = []
+        for k in range(steps):
+            tq = k * self.cfg.dt + 0.5 * torch.arange(1, T + 1, device=self.device)  # [T]
+            pos = tq / 0.5
+            i0 = pos.floor().long().clamp(max=T - 1)
+            frac = (pos - i0.float())[None, :, None]  # > 1 past the end: constant-velocity extrapolation
+            sampled = traj[:, i0] + (traj[:, i0 + 1] - traj[:, i0]) * frac  # [W, T, 3]
+            local = se2_relative(self.ego_pose()[:, None].expand(W, T, 3), sampled)
+            events += self.step_plans(local)
+        return events
+
     def step_plans(self, plans: Tensor) -> list[Event]:
         """Track one plan per world for one step (the plan-tracking controller runs inside).
 
         Args:
             plans: `[W, T, 3]` rear-axle (x, y, yaw) at t = 0.5·(1..T) s in each world's current
-                ego frame (re-expressed by the caller as time goes on; see `plan_to_world`).
+                ego frame (re-expressed as time goes on, e.g. by `follow_plans`).
         """
         th, steer, br, err = track_plans(
             plans.float(), self.state["ego"][:, 3], self.ctrl_params, self.state["ctrl_int"]

@@ -44,6 +44,7 @@ class GeneratorConfig:
         seed: global seed; scene i's seed derives from (seed, i).
         val_towns: towns whose scenes form the val split (held out); empty: every 4th scene is val.
         num_vehicles / num_pedestrians / num_parked: traffic per scene.
+        spawn_radius: traffic spawns within this distance of the ego's route [m] (dense, interactive).
         lidar_beams: lidar channels.
         warmup_seconds: simulated before the first keyframe (traffic settles) [s].
     """
@@ -61,6 +62,7 @@ class GeneratorConfig:
     num_vehicles: int = 40
     num_pedestrians: int = 20
     num_parked: int = 8
+    spawn_radius: float = 60.0
     lidar_beams: int = 32
     warmup_seconds: float = 2.0
     extra: dict = field(default_factory=dict)

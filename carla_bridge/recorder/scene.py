@@ -49,7 +49,10 @@ class SimDriver:
 
         self.town_map = town_map
         lite_cfg = LiteConfig(
-            num_vehicles=cfg.num_vehicles, num_pedestrians=cfg.num_pedestrians, num_parked=cfg.num_parked
+            num_vehicles=cfg.num_vehicles,
+            num_pedestrians=cfg.num_pedestrians,
+            num_parked=cfg.num_parked,
+            spawn_radius=cfg.spawn_radius,
         )
         self.backend = LiteBackend(town_map, lite_cfg)
         self.autopilot = Autopilot()

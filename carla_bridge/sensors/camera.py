@@ -87,6 +87,15 @@ class CameraFrame:
         """`[V, 3, h, w]` uint8 torch tensor (the layout of `Observation.images`)."""
         return torch.from_numpy(np.ascontiguousarray(self.rgb.transpose(0, 3, 1, 2)))
 
+    def mosaic(self) -> np.ndarray:
+        """`[2h, 3w, 3]` uint8 preview in the usual nuScenes layout: FRONT_LEFT, FRONT, FRONT_RIGHT over
+        BACK_LEFT, BACK, BACK_RIGHT (needs the six cameras in `CAMERAS` order)."""
+        if len(self.rgb) != 6:
+            raise ValueError(f"CameraFrame.mosaic needs the 6 rig cameras, got {len(self.rgb)}")
+        top = np.concatenate([self.rgb[2], self.rgb[0], self.rgb[1]], axis=1)
+        bottom = np.concatenate([self.rgb[4], self.rgb[3], self.rgb[5]], axis=1)
+        return np.concatenate([top, bottom], axis=0)
+
 
 @lru_cache(maxsize=8)
 def _texture(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +138,7 @@ def render_cameras(
     threads: int | None = None,
     tile: int = TILE_RAYS,
     shadows: bool = True,
+    antialias: bool = False,
 ) -> CameraFrame:
     """Render every camera of `rig` from one frame mesh; tiles of rays are cast and shaded in a thread pool.
 
@@ -141,6 +151,8 @@ def render_cameras(
         threads: worker threads (Embree and numpy release the GIL); default min(4, cpu count).
         tile: rays per work item (small enough to stay in cache).
         shadows: cast sun shadows onto the ground (one occlusion ray per ground pixel, ~+20 % time).
+        antialias: re-sample edge pixels (where the face, class, paint or shadow changes to a neighbour) with 3
+            more sub-pixel rays and average the colours; depth and labels stay those of the pixel centre.
     """
     if not isinstance(rig, CameraRig):
         raise ValueError(f"rig must be a CameraRig, got {type(rig).__name__}")
@@ -162,9 +174,11 @@ def render_cameras(
     semantic = np.empty(v * pixels, np.uint8)
     instance = np.empty(v * pixels, np.int32)
 
-    def work(cam: int, lo: int, hi: int) -> None:
-        ray = rays[lo:hi]  # ego frame → local frame: rotate about z by the ego's yaw (elementwise: 2× a 3×3 matmul)
-        dirs = np.empty_like(ray)
+    key = np.empty(v * pixels, np.int64) if antialias else None
+
+    def trace(cam: int, ray: np.ndarray, ray_norm: np.ndarray, ray_sin_el: np.ndarray):
+        """Cast, label and shade ego-frame rays `[n, 3]` of camera `cam` → (rgb [n, 3], t, hits, shadow key)."""
+        dirs = np.empty_like(ray)  # ego frame → local frame: rotate about z by the ego's yaw
         dirs[:, 0] = ray[:, 0] * cos_yaw - ray[:, 1] * sin_yaw
         dirs[:, 1] = ray[:, 0] * sin_yaw + ray[:, 1] * cos_yaw
         dirs[:, 2] = ray[:, 2]
@@ -172,31 +186,91 @@ def render_cameras(
         t, tri = mesh.cast(origins, dirs, threads=1)
         hits = label_hits(mesh, scene, origins, dirs, t, tri)
         shadow = None
+        shadow_px = np.zeros(len(t), bool)
         if shadows:
             gi = np.flatnonzero(hits.ground)
             p = np.take(hits.points, gi, axis=0)
             p[:, 2] += np.float32(0.02)
             shadow = mesh.occluded(p, shader.sun)
-        rgb[lo:hi] = shader(cam, hits, dirs, norm[lo:hi], sin_el[lo:hi], shadow)
+            shadow_px[gi] = shadow
+        return shader(cam, hits, dirs, ray_norm, ray_sin_el, shadow), t, hits, shadow_px
+
+    def work(cam: int, lo: int, hi: int) -> None:
+        out, t, hits, shadow_px = trace(cam, rays[lo:hi], norm[lo:hi], sin_el[lo:hi])
+        rgb[lo:hi] = out
         depth[lo:hi] = t
         semantic[lo:hi] = hits.semantic
         instance[lo:hi] = hits.instance
+        if key is not None:  # what makes a visible edge: box face (triangle pair), sky/ground, class, paint, shadow
+            surface = np.where(hits.ground, -2, hits.tri // 2).astype(np.int64)
+            key[lo:hi] = ((surface * 32 + hits.semantic) * 8 + np.minimum(hits.paint, 7)) * 2 + shadow_px
 
     n_tiles = max(1, round(pixels / max(tile, 1)))
     jobs = [(c, c * pixels + a, c * pixels + b) for c in range(v) for a, b in _bounds(pixels, n_tiles)]
     threads = threads or min(4, os.cpu_count() or 1)
-    if threads <= 1:
-        for job in jobs:
-            work(*job)
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda job: work(*job), jobs))
+    _run(work, jobs, threads)
+    if key is not None:
+        _antialias(rig, rgb, key.reshape(v, h, w), trace, tile, threads)
     return CameraFrame(
         rgb=rgb.reshape(v, h, w, 3),
         depth=depth.reshape(v, h, w),
         semantic=semantic.reshape(v, h, w),
         instance=instance.reshape(v, h, w),
     )
+
+
+def _run(fn, jobs: list[tuple], threads: int) -> None:
+    if threads <= 1:
+        for job in jobs:
+            fn(*job)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda job: fn(*job), jobs))
+
+
+_AA_OFFSETS = np.array([[-1 / 3, -1 / 3], [1 / 3, -1 / 3], [0.0, 1 / 3]])  # (du, dv) around the pixel centre
+
+
+def _antialias(rig: CameraRig, rgb: np.ndarray, key: np.ndarray, trace, tile: int, threads: int) -> None:
+    """Average the centre sample of every edge pixel (`key` differs from a 4-neighbour) with 3 sub-pixel rays."""
+    v, h, w = key.shape
+    edge = np.zeros_like(key, bool)
+    dx = key[:, :, 1:] != key[:, :, :-1]
+    dy = key[:, 1:, :] != key[:, :-1, :]
+    edge[:, :, 1:] |= dx
+    edge[:, :, :-1] |= dx
+    edge[:, 1:, :] |= dy
+    edge[:, :-1, :] |= dy
+    intr = rig.intrinsics_np()
+    rot = rig.cam_to_ego_np()[:, :3, :3]
+    acc = rgb.reshape(v, h, w, 3).astype(np.float32)
+    jobs = []
+    for cam in range(v):
+        rows, cols = np.nonzero(edge[cam])
+        if len(rows) == 0:
+            continue
+        k = intr[cam]
+        u = (cols[:, None] + _AA_OFFSETS[None, :, 0]).ravel()
+        vv = (rows[:, None] + _AA_OFFSETS[None, :, 1]).ravel()
+        d_cam = np.stack([(u - k[0, 2]) / k[0, 0], (vv - k[1, 2]) / k[1, 1], np.ones_like(u)], -1)
+        d_ego = (d_cam @ rot[cam].T).astype(np.float32)
+        nrm = np.linalg.norm(d_ego, axis=1).astype(np.float32)
+        jobs += [(cam, rows, cols, d_ego[a:b], nrm[a:b], a, b) for a, b in _bounds(len(u), max(1, len(u) // tile))]
+    sums = {}
+
+    def work(cam, rows, cols, ray, ray_norm, a, b):
+        out, *_ = trace(cam, ray, ray_norm, ray[:, 2] / ray_norm)
+        sums[(cam, a)] = (out, a, b)
+
+    _run(work, jobs, threads)
+    for cam in range(v):
+        rows, cols = np.nonzero(edge[cam])
+        if len(rows) == 0:
+            continue
+        sub_rgb = np.concatenate([o for (c, _), (o, _, _) in sorted(sums.items(), key=lambda kv: kv[0]) if c == cam])
+        sub_rgb = sub_rgb.reshape(len(rows), len(_AA_OFFSETS), 3).astype(np.float32)
+        acc[cam, rows, cols] = (acc[cam, rows, cols] + sub_rgb.sum(1)) / (1 + len(_AA_OFFSETS))
+    rgb[:] = (acc.reshape(-1, 3) + 0.5).astype(np.uint8)
 
 
 def _bounds(n: int, parts: int) -> list[tuple[int, int]]:

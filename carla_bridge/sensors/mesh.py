@@ -318,11 +318,6 @@ def box_vertices(boxes: np.ndarray) -> np.ndarray:
     )  # fmt: skip
 
 
-def box_triangles(boxes: np.ndarray) -> np.ndarray:
-    """Triangles `[12K, 3, 3]` (float64) of yaw-oriented boxes `[K, 7]` (`_FACES` order per box)."""
-    return box_vertices(boxes)[:, _FACES].reshape(-1, 3, 3)
-
-
 def ground_triangles(scene: RenderScene, cell: float = 2.0) -> np.ndarray:
     """Ground triangles `[G, 3, 3]` (world frame): a flat quad for a scalar height, else a grid through the
     height-field cell centres (every k-th cell so that vertices are ≥ ~`cell` m apart) plus a skirt at the

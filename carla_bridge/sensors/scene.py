@@ -258,8 +258,10 @@ class RenderScene:
         ground: the ground raster patch (`GroundPatch`).
         ego_pose: (x, y, z, yaw) of the ego rear axle on the ground, world frame. The ego is not rendered.
         boxes: `[M, 7]` dynamic boxes (x, y, z_centre, yaw, length, width, height).
-        occ_class: `[M]` Occ3D class ids 0..10 (4 car, 7 pedestrian, 10 truck, ...). Cars, buses, trucks,
-            trailers and construction vehicles render with a cabin; the rest as plain boxes.
+        occ_class: `[M]` Occ3D class ids 0..10 (4 car, 7 pedestrian, 10 truck, ...). Shapes inside the box:
+            car = body + glass cabin + roof, bus = body + window band + roof, truck / construction vehicle =
+            cargo box + cab (all with wheels and head/tail lamps within 40 m), pedestrian = legs + torso + head,
+            bicycle / motorcycle = frame + rider; barrier, cone, trailer, others = the plain box.
         color: `[M, 3]` uint8 body colour per box.
         instance_id: `[M]` int32 instance id (≥ 0) written to the instance images and lidar points.
         static_boxes: `[S, 7]` buildings, poles, walls, barriers ... (same layout as `boxes`).

@@ -47,7 +47,7 @@ def add_closed_loop_parser(eval_subparsers: argparse._SubParsersAction) -> argpa
     p.add_argument("--vehicles", type=int, default=30, help="background vehicles (lite)")
     p.add_argument("--pedestrians", type=int, default=20, help="pedestrians (lite)")
     p.add_argument("--device", default="cpu", help="torch device of the learned model")
-    p.add_argument("--frames-every", type=float, default=0.5, help="video frame interval [s] (0: no videos)")
+    p.add_argument("--frames-every", type=float, default=1.0, help="video frame interval [s] (0: no videos)")
     p.add_argument("--no-report", action="store_true", help="skip writing the report")
     p.set_defaults(func=run)
     return p

@@ -454,17 +454,21 @@ class TargetBuilder:
         if kb == 0 or not path.is_file():
             return out
         ref = scene.frames[i].pose
+        keys = ("ego", "instance_tokens", "agent_pose", "agent_valid", "semantics", "collision")
         try:
             with np.load(path, allow_pickle=False) as z:
-                data = {
-                    k: z[k] for k in ("ego", "instance_tokens", "agent_pose", "agent_valid", "semantics", "collision")
-                }
+                data = {k: z[k] for k in keys}
+                plan = z["plan"] if "plan" in z.files else None
         except (KeyError, ValueError, OSError) as err:
             raise ValueError(f"branch file {path} is unreadable or lacks a field: {err}") from err
         k = min(kb, data["ego"].shape[0])
         if data["ego"].shape[1] != t_steps:
             raise ValueError(f"branch file {path}: ego has {data['ego'].shape[1]} steps, expected {t_steps}")
-        out["branch_plans"][:k] = torch.from_numpy(_relative(ref, data["ego"][:k].astype(np.float64)))
+        # the plan the controller was given (what a planner feeds the model); else the driven poses
+        if plan is not None:
+            out["branch_plans"][:k] = torch.from_numpy(plan[:k].astype(np.float32))
+        else:
+            out["branch_plans"][:k] = torch.from_numpy(_relative(ref, data["ego"][:k].astype(np.float64)))
         out["branch_valid"][:k] = True
         out["branch_collision"][:k] = torch.from_numpy(data["collision"][:k].astype(bool))
         sem = torch.from_numpy(np.ascontiguousarray(data["semantics"][:k]))

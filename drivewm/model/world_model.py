@@ -133,6 +133,11 @@ class DriveWorldModel(nn.Module):
         self.res_foot = nn.Linear(2, cfg.residual_dim)
         self.res_film = nn.Linear(d + 4, 2 * cfg.residual_dim)
         self.res_out = nn.Linear(cfg.residual_dim, 1)
+        # trajectory heads start near their constant-velocity prior, modes spread (so winner-takes-all trains them all)
+        _init_mode_head(self.agent_base, cfg.num_modes, t)
+        _init_mode_head(self.ego_head[-1], cfg.ego_modes, t)
+        nn.init.zeros_(self.ego_status_head[-1].weight)
+        nn.init.zeros_(self.ego_status_head[-1].bias)
         coarse = self.grid.coarsen(cfg.coarse_factor, 1)
         self.register_buffer("coarse_cells", coarse.bev_centers(), persistent=False)
         self.coarse_cell = coarse.voxel[0]
@@ -497,6 +502,19 @@ class DriveWorldModel(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _init_mode_head(head: nn.Linear, k: int, t: int) -> None:
+    """Output layer `[K·(3T+1)]` of a multi-modal trajectory head: tiny weights, biases that give
+    mode m a constant per-step deviation from the prior (slower/faster × left/right), logits 0."""
+    nn.init.normal_(head.weight, std=1e-3)
+    bias = torch.zeros(k, t * 3 + 1)
+    if k > 1:
+        u = torch.linspace(-1.0, 1.0, k)
+        bias[:, 0 : 3 * t : 3] = 0.5 * u[:, None]  # along-track [m/step]
+        bias[:, 1 : 3 * t : 3] = 0.3 * u.flip(0)[:, None] * (torch.arange(k) % 2 * 2 - 1)[:, None]  # lateral
+    with torch.no_grad():
+        head.bias.copy_(bias.flatten())
 
 
 def targets_to_agents(tg: Targets) -> AgentStates:

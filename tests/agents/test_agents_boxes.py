@@ -7,6 +7,9 @@ import torch
 
 from agents import EGO, AgentClass, AgentStates
 from agents.boxes import (
+    _candidate_pairs,
+    _overlap_all_pairs,
+    _overlap_broad_phase,
     agent_boxes,
     box_corners,
     box_distance,
@@ -158,6 +161,52 @@ def test_touching_counts_as_overlap():
     )
     pa, pb = _polys(gap[4:, 0]), _polys(gap[4:, 1])
     np.testing.assert_array_equal(boxes_overlap_paired(gap[4:, 0], gap[4:, 1]).numpy(), shapely.intersects(pa, pb))
+
+
+def _agreement_boxes() -> tuple[torch.Tensor, torch.Tensor]:
+    """[N, 5], [M, 5] float64 boxes mixing random ones (dense and far from the origin), degenerate
+    ones (zero length/width) and the touching / just-separated pairs of `_touching_cases`."""
+    cases = _touching_cases()
+    apart = cases.clone()  # b moved 1e-3 m away from a along the centre line: clearly disjoint
+    off = apart[:, 1, :2] - apart[:, 0, :2]
+    apart[:, 1, :2] += 1e-3 * off / torch.linalg.vector_norm(off, dim=-1, keepdim=True)
+    far = _random_boxes(200, 21, spread=4.0)
+    far[:, :2] += torch.tensor([1500.0, -800.0], dtype=torch.float64)
+    flat = _random_boxes(60, 22)
+    flat[:30, 3] = 0.0
+    flat[30:, 4] = 0.0
+    a = torch.cat([cases[:, 0], apart[:, 0], _random_boxes(300, 23), far[:100], flat[:30]])
+    b = torch.cat([cases[:, 1], apart[:, 1], _random_boxes(400, 24), far[100:], flat[30:]])
+    return a, b
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_broad_phase_path_agrees_with_all_pairs_exact_path(dtype):
+    a, b = (x.to(dtype) for x in _agreement_boxes())  # ~800 x ~900 boxes: ~700k pairs
+    fast, exact = _overlap_broad_phase(a, b), _overlap_all_pairs(a, b)
+    torch.testing.assert_close(fast, exact, rtol=0, atol=0)
+    torch.testing.assert_close(boxes_overlap(a, b), exact, rtol=0, atol=0)
+    c = len(_touching_cases())
+    assert bool(fast.diagonal()[:c].all())  # touching pairs overlap
+    assert not bool(fast.diagonal()[c : 2 * c].any())  # 1e-3 m apart: no overlap
+    assert 0.005 < float(exact.double().mean()) < 0.2
+    # the broad phase does prune: far fewer candidates than pairs, yet a superset of the overlaps
+    from agents.boxes import _ROUNDING_ULPS, _box_table
+
+    boxes = torch.cat([a, b]).double().numpy()
+    table = _box_table(boxes, torch.finfo(dtype).eps * _ROUNDING_ULPS)
+    idx = _candidate_pairs(table, len(a), (1, len(a), len(b)))
+    assert idx.size < 0.3 * a.shape[0] * b.shape[0]
+    assert set(np.flatnonzero(exact.numpy())) <= set(idx.tolist())
+
+
+def test_broad_phase_path_batched_matches_all_pairs():
+    a, b = _agreement_boxes()
+    a, b = a[:240].reshape(4, 1, 60, 5), b[:210].reshape(1, 3, 70, 5)
+    got = boxes_overlap(a, b)
+    assert got.shape == (4, 3, 60, 70)
+    torch.testing.assert_close(got, _overlap_all_pairs(a, b), rtol=0, atol=0)
+    assert bool(got.any())
 
 
 def test_box_distance_matches_shapely(random_pairs):

@@ -174,3 +174,14 @@ def test_contract_helpers_reject_bad_input():
         RunContext(route=None, route_xy=np.zeros((3, 2)) + np.arange(3)[:, None], replan_hz=20.0)
     with pytest.raises(ValueError, match="route_xy"):
         RunContext(route=None, route_xy=torch.zeros(1, 2).numpy())
+
+
+def test_wall_clock_route_budget_is_a_named_failure():
+    class Slow(AutopilotAgent):
+        def run_step(self, obs, timestamp, privileged):
+            time.sleep(0.02)
+            return super().run_step(obs, timestamp, privileged)
+
+    rec = run_route(FAST_BACKEND, Slow(), devtest_route("0"), 0, RunLimits(max_route_length=30.0, route_timeout=0.3))
+    assert rec["failure"]["status"] == "Route_timeout" and "wall time" in rec["failure"]["message"]
+    assert rec["steps"] >= 1 and rec["status"] == "Failed - Route_timeout"

@@ -128,6 +128,7 @@ def test_lane_height_field_follows_ramps_and_picks_the_ego_level(rig):
         lane_height_field(town, (0.0, 0.0), ref_z=float("nan"))
     g = GroundPatch(np.full((8, 8), 11, np.uint8), 40.0, pose=(0, 0, 0), lower=(-160, -160), height=hf)
     lidar = render_lidar(RenderScene(ground=g, ego_pose=np.zeros(4)), rig)
+    np.testing.assert_allclose(g.height_at(np.array([[30.0, 0.0]])), [3.0], atol=0.15)
     p = lidar.points.astype(np.float64)
     on_ramp = (p[:, 0] > 5) & (p[:, 0] < 45) & (np.abs(p[:, 1]) < 1)
     assert on_ramp.sum() > 20

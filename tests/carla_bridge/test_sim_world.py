@@ -159,3 +159,21 @@ def test_rejects_bad_controls(empty_world):
         empty_world.step(torch.tensor([[0.0, 1.5, 0.0]]))
     with pytest.raises(ValueError, match="shape"):
         empty_world.step(torch.zeros(2, 3))
+
+
+def test_follow_plans_executes_each_branch_plan(town01, empty_world, long_lane):
+    """Branches given a straight 8 m/s plan and a stop plan end where their plans said."""
+    w = empty_world
+    x, y, yaw = _lane_pose(town01, long_lane, 20.0)
+    w.set_ego(x, y, yaw, 8.0)
+    t = 0.5 * torch.arange(1, 7)
+    go = torch.stack([8.0 * t, torch.zeros(6), torch.zeros(6)], -1)
+    stop = torch.stack([torch.where(t < 2.0, 8.0 * t - 2.0 * t * t, 8.0), torch.zeros(6), torch.zeros(6)], -1)
+    b = w.branch(2)
+    b.follow_plans(torch.stack([go, stop]), steps=50)  # 2.5 s
+    along = [
+        float((b.ego_pose()[i, :2] - torch.tensor([x, y])) @ torch.tensor([math.cos(yaw), math.sin(yaw)]))
+        for i in range(2)
+    ]
+    assert along[0] == pytest.approx(20.0, abs=1.5)
+    assert along[1] == pytest.approx(8.0, abs=1.5) and float(b.ego_speed()[1]) < 0.3

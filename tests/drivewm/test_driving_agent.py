@@ -90,3 +90,36 @@ def test_non_finite_predictions_fall_back_and_never_reach_the_controls():
     assert all(c.throttle == 0.0 for c in agent.controls)  # the comfortable stop from standstill
     assert rec["route_completion"] < 5.0
     assert rec["counts"]["route_timeout"] == 1  # the 2.5 s simulated-time cap ended the run
+
+
+def test_cameras_are_resized_to_the_models_input_like_the_dataset():
+    import numpy as np
+    from PIL import Image
+
+    from planner import Observation
+
+    class _Sized(EmptyWorldModel):
+        class config:  # noqa: N801 - mimics DriveWorldModel.config
+            image_size = [12, 20]
+
+    agent = DrivingAgent(_Sized(), name="sized")
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 255, (2, 18, 32, 3), dtype=np.uint8)
+    k = torch.tensor([[[16.0, 0.0, 16.0], [0.0, 16.0, 9.0], [0.0, 0.0, 1.0]]]).repeat(2, 1, 1)
+    obs = Observation(
+        images=torch.from_numpy(raw).permute(0, 3, 1, 2)[None],
+        intrinsics=k[None],
+        cam_to_ego=torch.eye(4).repeat(1, 2, 1, 1),
+        ego_history=torch.zeros(1, 5, 3),
+        speed=torch.zeros(1),
+        ego_pose=torch.zeros(1, 3),
+        route=torch.zeros(1, 4, 2),
+        route_valid=torch.ones(1, 4, dtype=torch.bool),
+        timestamp=torch.zeros(1),
+    ).validate()
+    out = agent._fit_images(obs)
+    assert out.images.shape == (1, 2, 3, 12, 20)
+    ref = np.asarray(Image.fromarray(raw[1]).resize((20, 12), Image.BILINEAR))
+    assert torch.equal(out.images[0, 1].permute(1, 2, 0), torch.from_numpy(ref))
+    assert out.intrinsics[0, 0].tolist() == pytest.approx([[10.0, 0.0, 10.0], [0.0, 32 / 3, 6.0], [0.0, 0.0, 1.0]])
+    assert agent._fit_images(out) is out  # already the right size

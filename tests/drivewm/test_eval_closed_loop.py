@@ -1,6 +1,7 @@
 import json
 
 from carla_bridge.closed_loop.checkpoint import ResultsCheckpoint
+from drivewm.cli import main as cli_main
 from drivewm.commands.eval_closed_loop import main
 
 ROUTES_XML = """<?xml version="1.0"?>
@@ -59,6 +60,9 @@ def test_clear_errors(tmp_path, capsys):
     assert "--ckpt" in capsys.readouterr().err
     assert main([*base, "--routes", "routes_devtest", "--agent", "nobody"]) == 2
     assert "unknown agent 'nobody'" in capsys.readouterr().err
+    # registered under the real CLI: `drivewm eval closed-loop`
+    assert cli_main(["eval", *base, "--routes", "routes_devtest", "--route-ids", "42"]) == 2
+    assert "unknown route ids ['42']" in capsys.readouterr().err
 
 
 def test_carla_backend_without_server_fails_in_one_line(tmp_path, capsys):
