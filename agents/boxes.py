@@ -1,7 +1,8 @@
 """Oriented 2D boxes: corners, a vectorized separating-axis overlap test, and polygon distance.
 
 A box is `[..., 5]` = (x, y, yaw, length, width): centre [m], heading [rad], extent along the box's
-own x (length) and y (width) [m]. Everything is batched torch with no Python loop over boxes.
+own x (length) and y (width) [m]. Everything is batched (torch; numpy inside `boxes_overlap`'s CPU
+path) with no Python loop over boxes.
 
 Overlap follows the separating axis theorem for two rectangles: they are disjoint iff the
 projections on one of the four box axes are disjoint. Touching boxes (a shared edge or corner)
@@ -10,7 +11,7 @@ count as overlapping; so do boxes whose gap is below floating-point rounding of 
 cases stable (about 2e-5 m for float32 boxes 10 m from the origin).
 
 `boxes_overlap` on CPU float32/float64 boxes runs in two phases (numpy float64, whose per-op cost is
-lower than torch's at these sizes): a circumcircle broad phase over all pairs (one matmul and a
+lower than torch's at these sizes): a circumcircle broad phase over all pairs (one float32 matmul and a
 comparison, `_candidate_pairs`), then the exact separating-axis test on the candidate pairs only
 (`_narrow_phase`). The broad phase's circles are grown by a margin far above the exact test's tolerance,
 so both phases together answer exactly like the exact test on every pair (`_overlap_all_pairs`, used
@@ -155,6 +156,7 @@ def _overlap_all_pairs(a: Tensor, b: Tensor) -> Tensor:
 # grown by `_BROAD_MARGIN · Σ|box|`, far more than the exact test's tolerance and rounding, so no pair
 # the exact test calls overlapping is ever dropped (see `_candidate_pairs`).
 _BROAD_MARGIN = 1e-5
+_EPS32 = float(np.finfo(np.float32).eps)
 # Boxes of these dtypes on the CPU take the broad-phase path (numpy); others the all-pairs one.
 _BROAD_DTYPES = (torch.float32, torch.float64)
 # Rows of the per-box table (`_box_table`); (cos, -sin, sin, cos) is the rotation matrix's rows
@@ -181,7 +183,7 @@ def _box_table(boxes: np.ndarray, eps: float) -> np.ndarray:
     np.negative(table[_SIN], out=table[_NEG_SIN])
     table[_COS2] = table[_COS]
     np.multiply(xt[3:5], 0.5, out=table[_HALF_L : _HALF_W + 1])
-    abs_sum = np.abs(boxes) @ np.ones(5)  # [L] Σ|box|
+    abs_sum = np.einsum("ij->i", np.abs(boxes))  # [L] Σ|box| (einsum: numpy's .sum(1) is slow on 5 columns)
     np.multiply(abs_sum, eps, out=table[_TOL])
     np.hypot(table[_HALF_L], table[_HALF_W], out=table[_RADIUS])
     table[_RADIUS] += _BROAD_MARGIN * abs_sum
@@ -191,12 +193,14 @@ def _box_table(boxes: np.ndarray, eps: float) -> np.ndarray:
 def _candidate_pairs(table: np.ndarray, n_a: int, shape: tuple[int, int, int]) -> np.ndarray:
     """Broad phase: flat indices into `[B, N, M]` of the pairs whose grown circumcircles meet.
 
-    `|pa - pb|² ≤ (Ra + Rb)²` as one matmul: `xa·xb + ya·yb + Ra·Rb + ha + hb ≥ 0` with
-    `h = (R² - x² - y²) / 2`, in float64. Soundness: if the grown circles miss, the boxes are more than
-    `m = 1e-5 (Σ|a| + Σ|b|)` apart, so their separating-axis gap exceeds `m / √2` (for two rectangles
-    the gap along the best face normal is at least distance · cos 45°), far above the exact test's
-    tolerance `4 eps (Σ|a| + Σ|b|)`; the matmul's rounding (`~1e-15 (Σ|a| + Σ|b|)²`) is far below the
-    `m²` the margin adds to `(Ra + Rb)²`.
+    `|pa - pb|² ≤ (Ra + Rb)²` as one float32 matmul: `xa·xb + ya·yb + Ra·Rb + ha + hb ≥ 0` with
+    `h = (R² - x² - y²) / 2 + 8 eps32 (x² + y² + R²)` on centres taken relative to the first box's. The last
+    term bounds the matmul's float32 rounding (`≤ 3.5 eps32 Σ(x² + y² + R²)` over the pair), so no pair
+    whose grown circles meet is dropped. Soundness of the circles: if they miss, the boxes are more than
+    `m = 1e-5 (Σ|a| + Σ|b|)` apart, so their separating-axis gap exceeds `m / √2` (for two rectangles the
+    gap along the best face normal is at least distance · cos 45°), far above the exact test's tolerance
+    `4 eps (Σ|a| + Σ|b|)`. (float32, not float64: torch's float64 matmul wakes worker threads that
+    then spin against numpy on a busy 2-core machine.)
 
     Args:
         table: `[10, L]` from `_box_table`, the `B·N` boxes of `a` then the `B·M` boxes of `b`.
@@ -206,22 +210,24 @@ def _candidate_pairs(table: np.ndarray, n_a: int, shape: tuple[int, int, int]) -
     Returns:
         `[K]` int64 flat indices into `[B, N, M]`, ascending.
     """
-    x, y, r = table[_X], table[_Y], table[_RADIUS]
-    lift = np.empty((5, x.size))  # a: (x, y, R, h, 1), b: (x, y, R, 1, h)
-    lift[0], lift[1], lift[2] = x, y, r
-    h = r * r
-    h -= x * x
-    h -= y * y
-    h *= 0.5
-    lift[3, :n_a] = h[:n_a]
-    lift[4, :n_a] = 1.0
-    lift[3, n_a:] = 1.0
-    lift[4, n_a:] = h[n_a:]
     n_batch, n, m = shape
+    x = table[_X] - table[_X, 0]  # [L] relative to one of the boxes, for float32 accuracy
+    y = table[_Y] - table[_Y, 0]
+    r = table[_RADIUS]
+    q = x * x
+    q += y * y  # |p|²
+    r2 = r * r
+    h = r2 - q
+    h *= 0.5
+    q += r2
+    h += (8.0 * _EPS32) * q
+    lift = np.empty((x.size, 5), dtype=np.float32)  # a rows (x, y, R, h, 1), b rows (x, y, R, 1, h)
+    lift[:, 0], lift[:, 1], lift[:, 2] = x, y, r
+    lift[:n_a, 3], lift[:n_a, 4] = h[:n_a], 1.0
+    lift[n_a:, 3], lift[n_a:, 4] = 1.0, h[n_a:]
     lift_t = torch.from_numpy(lift)
-    score = torch.bmm(
-        lift_t[:, :n_a].reshape(5, n_batch, n).permute(1, 2, 0), lift_t[:, n_a:].reshape(5, n_batch, m).transpose(0, 1)
-    )
+    lift_b = lift_t[n_a:].view(n_batch, m, 5).transpose(1, 2)  # [B, 5, M]
+    score = torch.matmul(lift_t[:n_a].view(n_batch, n, 5), lift_b if n_batch == 1 else lift_b.contiguous())
     return np.flatnonzero(score.numpy() >= 0.0)
 
 
@@ -280,8 +286,8 @@ def _overlap_broad_phase(a: Tensor, b: Tensor) -> Tensor:
     boxes = np.concatenate((an.reshape(-1, 5), bn.reshape(-1, 5)), dtype=np.float64)  # [B·N + B·M, 5]
     n_a = n_batch * n
     eps = torch.finfo(torch.promote_types(a.dtype, b.dtype)).eps * _ROUNDING_ULPS
+    _check_values_np(boxes, n_a)
     table = _box_table(boxes, eps)
-    _check_values_np(table, boxes, n_a)
     out = np.zeros(n_batch * n * m, dtype=bool)
     if out.size:
         idx = _candidate_pairs(table, n_a, (n_batch, n, m))
@@ -292,10 +298,10 @@ def _overlap_broad_phase(a: Tensor, b: Tensor) -> Tensor:
     return torch.from_numpy(out).view(*batch, n, m)
 
 
-def _check_values_np(table: np.ndarray, boxes: np.ndarray, n_a: int) -> None:
+def _check_values_np(boxes: np.ndarray, n_a: int) -> None:
     """Raise `ValueError` naming `a` or `b` for NaN/inf or a negative size in `boxes[L, 5]` (`a`'s
-    first `n_a`); `table` from `_box_table` (its tolerance row is finite iff the box is)."""
-    if np.isfinite(table[_TOL].sum()) and not (boxes[:, 3:5] < 0).any():
+    first `n_a`)."""
+    if np.isfinite(boxes.sum()) and boxes[:, 3:5].min(initial=0.0) >= 0:  # fast path: two reductions
         return
     for name, part in (("a", boxes[:n_a]), ("b", boxes[n_a:])):
         if not np.isfinite(part).all():

@@ -44,6 +44,7 @@ def main() -> None:
     p.add_argument("--route", default="0")
     p.add_argument("--length", type=float, default=80.0, help="route segment [m]")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-sim-seconds", type=float, default=25.0, help="simulated-time cap per agent [s]")
     p.add_argument("--camera", default="400x225")
     p.add_argument("--vehicles", type=int, default=30)
     p.add_argument("--pedestrians", type=int, default=20)
@@ -51,7 +52,9 @@ def main() -> None:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     w, h = (int(v) for v in args.camera.split("x"))
     route = next(r for r in parse_routes("routes_devtest") if r.id == args.route)
-    limits = RunLimits(max_route_length=args.length, replan_hz=2.0, camera_size=(w, h))
+    limits = RunLimits(
+        max_route_length=args.length, replan_hz=2.0, camera_size=(w, h), max_sim_seconds=args.max_sim_seconds
+    )
     rows = []
     for name in args.agents.split(","):
         agent, note = build(name, args.ckpt, (w, h))
@@ -83,7 +86,8 @@ def main() -> None:
         )
         print(f"{name}: {rec['status']} in {wall:.1f} s", flush=True)
     print(
-        f"\nroute {args.route} first {args.length:g} m, seed {args.seed}, {args.vehicles} vehicles, "
+        f"\nroute {args.route} first {args.length:g} m (at most {args.max_sim_seconds:g} s simulated), "
+        f"seed {args.seed}, {args.vehicles} vehicles, "
         f"{args.pedestrians} pedestrians, cameras {w}x{h} (rendered at 2 Hz for camera agents), "
         f"torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}"
     )

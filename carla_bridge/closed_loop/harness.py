@@ -261,6 +261,8 @@ def run_evaluation(
         raise ValueError(f"workers must be ≥ 1, got {workers}")
     check_towns(routes)
     backend = backend or BackendSpec()
+    if backend.kind == "carla" and workers > 1 and ray_address is None:
+        raise ValueError("--backend carla drives one route at a time on its server: use --workers 1")
     limits = limits or RunLimits()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

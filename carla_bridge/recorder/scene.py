@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.states import AgentClass
 from carla_bridge.recorder.branches import (
     HORIZON_STEPS,
     STEP_SECONDS,
@@ -210,6 +211,25 @@ def record_branch_point(
     }
 
 
+INTERACTION_RADIUS = 25.0  # [m] a branch point wants a moving agent this close to the ego
+
+
+def branch_due(k: int, last: int | None, cfg: GeneratorConfig, snap: WorldSnapshot) -> bool:
+    """Branch at keyframe `k`? At least `branch_every` keyframes after the previous branch point (the
+    first from `branch_start`), at the first such keyframe where a moving vehicle or a pedestrian is
+    within `INTERACTION_RADIUS` of the ego (traffic that can react to the ego), and at the latest
+    `branch_every` keyframes after it became due."""
+    due_from = cfg.branch_start if last is None else last + cfg.branch_every
+    if k < due_from:
+        return False
+    if k >= due_from + cfg.branch_every:
+        return True
+    dist = np.hypot(*(snap.center[:, :2] - snap.ego[:2]).T) if len(snap.track_id) else np.zeros(0)
+    moving = (np.hypot(*snap.velocity.T) > 0.1) if len(snap.track_id) else np.zeros(0, dtype=bool)
+    ped = snap.cls == int(AgentClass.PEDESTRIAN)
+    return bool(((dist < INTERACTION_RADIUS) & (moving | ped)).any())
+
+
 PARKED_SPEED = 0.05  # [m/s] a vehicle never faster than this in the whole scene counts as parked
 
 
@@ -267,7 +287,7 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
     start_us = SCENE_EPOCH_US + spec.index * 3_600_000_000
     keyframes = []
     boxes2d: dict[str, dict] = {}
-    branch_points = []
+    last_branch: int | None = None
     kinds = list(BRANCH_KINDS[: cfg.branches])
     drivable = getattr(getattr(town_map, "static", None), "drivable", None)
     if drivable is not None:
@@ -282,8 +302,8 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
         meta, b2d = record_keyframe(ctx, scene, snap, ts, token)
         keyframes.append(meta)
         boxes2d[token] = {ids.instance_token(t): v for t, v in b2d.items()}
-        if kinds and k >= cfg.branch_start and (k - cfg.branch_start) % cfg.branch_every == 0:
-            branch_points.append((token, snap, scene))
+        if kinds and branch_due(k, last_branch, cfg, snap):
+            last_branch = k
             arrays = record_branch_point(
                 driver,
                 snap,

@@ -82,7 +82,7 @@ class RelevanceConfig:
         unsafe_fraction: share of the N plans built to be unsafe.
         oracle_dt: branch step of the truth [s]; max_branch: branches stepped together.
         threshold: unsafety operating threshold (0.5 = the scorer's gates).
-        latency_repeats: timed repeats per model and N (oracle: 1).
+        latency_repeats: timed repeats per model and N (oracle: 1); latency_plans: the N timed.
         figures: BEV figures for the first that many scenes.
         device: torch device of the learned model.
     """
@@ -94,7 +94,7 @@ class RelevanceConfig:
     ckpt: str | None = None
     plan_conditioning: bool = True
     seed: int = 0
-    warmup: tuple[float, float] = (3.0, 12.0)
+    warmup: tuple[float, float] = (3.0, 20.0)
     interest_distance: float = 35.0
     num_vehicles: int = 40
     num_pedestrians: int = 20
@@ -105,6 +105,7 @@ class RelevanceConfig:
     max_branch: int = 32
     threshold: float = 0.5
     latency_repeats: int = 3
+    latency_plans: tuple[int, ...] = LATENCY_PLANS
     figures: int = 4
     device: str = "cpu"
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
@@ -167,7 +168,7 @@ def route_following_plan(route: Tensor, speed0: float, accel: float, v_max: floa
     s0, _ = project_on_polyline(torch.zeros(1, 2, dtype=line.dtype), line)
     t = torch.arange(1, 31, dtype=torch.float64) * DENSE_DT
     a = accel * (t / 0.5).clamp(max=1.0)  # jerk-limited onset
-    v = (speed0 + torch.cumsum(a * DENSE_DT, 0)).clamp(0.0, max(v_max, speed0 if accel < 0 else 0.0))
+    v = (speed0 + torch.cumsum(a * DENSE_DT, 0)).clamp(0.0, max(v_max, speed0))
     s = float(s0.reshape(-1)[0]) + torch.cumsum(v * DENSE_DT, 0)
     u = (t / 3.0).clamp(max=1.0)
     d = lateral * u**3 * (10.0 - 15.0 * u + 6.0 * u**2)  # quintic: no jump in lateral acceleration
@@ -376,9 +377,11 @@ class _Conditioning:
 
 
 def _interesting(privileged: PrivilegedState, distance: float) -> bool:
+    """A road user close ahead in or beside the ego's lane, or a red light close ahead."""
     a = privileged.agents
-    near = a.valid[0] & (a.xy[0, :, 0] > 0.0) & (a.xy[0, :, 0] < distance) & (a.xy[0, :, 1].abs() < 6.0)
-    return bool(near.any()) or float(privileged.light_distance[0]) < distance
+    near = a.valid[0] & (a.xy[0, :, 0] > 2.0) & (a.xy[0, :, 0] < distance) & (a.xy[0, :, 1].abs() < 6.0)
+    red = int(privileged.light_state[0]) == 0 and float(privileged.light_distance[0]) < distance
+    return bool(near.any()) or red
 
 
 def prepare_scene(backend: Any, town: Any, cfg: RelevanceConfig, index: int, render: bool) -> dict:
@@ -470,7 +473,7 @@ def evaluate_scene(
 
 
 def measure_latency(backend: Any, runners: list[ModelRunner], cfg: RelevanceConfig, render: bool) -> dict:
-    """Median wall time [ms] of encode + rollout + score per model at N = 16 and 128 (plans: the
+    """Median wall time [ms] of encode + rollout + score per model at N = `cfg.latency_plans` (plans: the
     lattice tiled to N) at the current simulator moment."""
     obs = backend.observation(render=render)
     priv = backend.privileged()
@@ -478,7 +481,7 @@ def measure_latency(backend: Any, runners: list[ModelRunner], cfg: RelevanceConf
     out: dict[str, dict[str, float]] = {}
     for r in runners:
         out[r.row] = {}
-        for n in LATENCY_PLANS:
+        for n in cfg.latency_plans:
             idx = torch.arange(n) % base.num_plans
             plans = base.plans[:, idx].contiguous()
             props = Proposals(plans, base.dense[:, idx], base.speed0, base.source[:, idx], base.feasible[:, idx])
@@ -560,7 +563,7 @@ def write_figure(path: Path, keep: dict, rows: list[str]) -> Path:
     for j, (title, score) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), j + 1)
         ax.imshow(
-            keep["drivable"].numpy(),
+            keep["drivable"].numpy()[::-1, ::-1],  # [X, Y] → image rows = x down, columns = y right-to-left
             extent=(y1, y0, x0, x1),
             origin="upper",
             cmap="Greys",
@@ -611,9 +614,9 @@ def report_table(results: dict) -> tuple[list[str], list[list[str]]]:
         "unsafe AUROC",
         "false accept",
         "occ IoU",
-        "ms N=16",
-        "ms N=128",
     ]
+    ns = [str(n) for n in results["config"].get("latency_plans", LATENCY_PLANS)]
+    head += [f"ms N={n}" for n in ns]
     rows = []
     lat = results.get("latency_ms") or {}
     for name, m in results["models"].items():
@@ -630,9 +633,8 @@ def report_table(results: dict) -> tuple[list[str], list[list[str]]]:
                 _f(m["unsafe_auroc"]),
                 _f(m["false_accept_rate"]),
                 _f(m["occupancy_iou"]["pooled"]),
-                _f(lat.get(name, {}).get("16"), 1),
-                _f(lat.get(name, {}).get("128"), 1),
             ]
+            + [_f(lat.get(name, {}).get(n), 1) for n in ns]
         )
     return head, rows
 

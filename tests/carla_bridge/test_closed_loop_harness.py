@@ -11,7 +11,7 @@ import pytest
 from closed_loop_testkit import FAST_BACKEND, AutopilotFactory, devtest_route
 
 from carla_bridge.closed_loop.checkpoint import ResultsCheckpoint
-from carla_bridge.closed_loop.harness import check_towns, parse_seeds, run_evaluation, select_routes
+from carla_bridge.closed_loop.harness import BackendSpec, check_towns, parse_seeds, run_evaluation, select_routes
 from carla_bridge.closed_loop.ray_runner import ray_available
 from carla_bridge.closed_loop.runner import RunLimits
 from carla_bridge.routes import Route, parse_routes
@@ -134,3 +134,7 @@ def test_route_and_seed_selection_and_missing_maps():
     with pytest.raises(FileNotFoundError, match=r"missing map: map Town12 \(routes 7\)"):
         check_towns([r, Route("7", "Town12", r.waypoints_world, r.yaw)])
     check_towns(routes)
+    with pytest.raises(ValueError, match="--workers 1"):
+        run_evaluation(AutopilotFactory(), "a", routes[:1], [0], "unused", BackendSpec(kind="carla"), workers=2)
+    with pytest.raises(ValueError, match="backend must be"):
+        BackendSpec(kind="unreal")

@@ -64,7 +64,7 @@ def test_camera_boxes_and_rendering(nusc, tmp_path) -> None:
     from nuscenes.utils.geometry_utils import view_points
 
     seen = 0
-    for sample in nusc.sample:
+    for sample in nusc.sample[::2]:  # every other keyframe (each check costs six devkit box transforms)
         for ann_tok in sample["anns"]:
             ann = nusc.get("sample_annotation", ann_tok)
             if ann["visibility_token"] != "4" or np.linalg.norm(_to_ego(nusc, sample, ann["translation"])[0][:2]) < 5:

@@ -14,7 +14,7 @@ from carla_bridge.recorder.dataset import WORK_DIR, DatasetError, committed_scen
 def _tiny(version: str = "v1.0-sim-tiny", **kw) -> GeneratorConfig:
     base = dict(
         version=version, towns=("Town01",), scenes=2, scene_seconds=1.0, branches=0, resolution=(32, 18),
-        num_vehicles=4, num_pedestrians=2, num_parked=1, warmup_seconds=0.5,
+        num_vehicles=4, num_pedestrians=2, num_parked=1, warmup_seconds=0.0,
     )  # fmt: skip
     base.update(kw)
     return GeneratorConfig(**base)

@@ -99,7 +99,7 @@ def test_cameras_are_resized_to_the_models_input_like_the_dataset():
     from planner import Observation
 
     class _Sized(EmptyWorldModel):
-        class config:  # noqa: N801 - mimics DriveWorldModel.config
+        class config:  # mimics DriveWorldModel.config
             image_size = [12, 20]
 
     agent = DrivingAgent(_Sized(), name="sized")
@@ -121,5 +121,6 @@ def test_cameras_are_resized_to_the_models_input_like_the_dataset():
     assert out.images.shape == (1, 2, 3, 12, 20)
     ref = np.asarray(Image.fromarray(raw[1]).resize((20, 12), Image.BILINEAR))
     assert torch.equal(out.images[0, 1].permute(1, 2, 0), torch.from_numpy(ref))
-    assert out.intrinsics[0, 0].tolist() == pytest.approx([[10.0, 0.0, 10.0], [0.0, 32 / 3, 6.0], [0.0, 0.0, 1.0]])
+    want = torch.tensor([[10.0, 0.0, 10.0], [0.0, 32 / 3, 6.0], [0.0, 0.0, 1.0]])
+    assert torch.allclose(out.intrinsics[0, 0], want)
     assert agent._fit_images(out) is out  # already the right size

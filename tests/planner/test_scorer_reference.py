@@ -48,3 +48,31 @@ def test_reference_detects_a_disagreement():
     assert not ref2[0, Gate.NO_COLLISION, 0]
     vec = score_plans(sc.proposals, sc.prediction, sc.route, sc.route_valid).gates.numpy() > 0.5
     assert (vec == ref2).all() and (ref[1:] == ref2[1:]).all()
+
+
+def test_cv_world_model_scene_matches_both_references():
+    """The planner's own path: cv-gt rollout (plan-blind, broadcast along N) on the 200 × 160 BEV grid."""
+    import math
+
+    from planner_scenes import agents, observation, privileged
+
+    from agents import AgentClass
+    from planner import LightState
+    from planner.proposals import ProposalConfig, generate_proposals
+    from planner.world_models import ConstantVelocityWorldModel
+
+    wm = ConstantVelocityWorldModel("cv-gt")
+    ag = agents(
+        (50.0, 3.5, math.pi, 6.0, AgentClass.CAR),
+        (14.0, 3.5, 0.0, 2.0, AgentClass.CAR),
+        (20.0, -3.2, math.pi / 2, 1.2, AgentClass.PEDESTRIAN),
+        (-30.0, 0.0, 0.0, 9.0, AgentClass.CAR),
+    )
+    scene = wm.encode_privileged(observation(8.0), privileged(ag, LightState.RED, 24.0))
+    cfg = ProposalConfig(lateral_offsets=(-1.0, 0.0, 1.0, 3.5), speed_fractions=(0.25, 0.5, 0.75, 1.0))
+    props = generate_proposals(scene.route, scene.route_valid, scene.speed, cfg)
+    pred = wm.rollout(scene, props.plans)
+    args = (props, pred, scene.route, scene.route_valid)
+    vec = score_plans(*args).gates.numpy() > 0.5
+    assert (vec == reference_gates(*args)).all() and (vec == reference_gates_vectorized(*args)).all()
+    assert 0 < vec.all(1).sum() < props.num_plans  # some plans pass, some fail

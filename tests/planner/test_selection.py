@@ -139,3 +139,29 @@ def test_plan_step_uses_previous_plan_and_learned_head():
     )
     assert not bool(second.selection.rejected.any())
     assert second.selection.plan.shape == (1, 6, 3)
+
+
+def test_replanning_loop_follows_a_slow_lead_centred():
+    """Twelve replans at 2 Hz, the ego tracking each chosen plan perfectly: it slows behind a car doing
+    3 m/s without touching it, keeps its lane, and never rejects."""
+    from agents.se2 import se2_compose, se2_relative
+
+    wm = ConstantVelocityWorldModel("cv-gt")
+    xs = torch.arange(-10.0, 300.0)
+    ego, v, t, prev = torch.zeros(3), 8.0, 0.0, None
+    for _ in range(12):
+        d = torch.stack([xs, torch.zeros_like(xs)], -1) - ego[:2]
+        c, s = math.cos(-float(ego[2])), math.sin(-float(ego[2]))
+        route = torch.stack([c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]], -1)[None]
+        obs = replace(observation(v), route=route, route_valid=torch.ones(1, len(xs), dtype=torch.bool))
+        obs = replace(obs, ego_pose=ego[None].clone(), timestamp=torch.tensor([t]))
+        lead = se2_relative(ego, torch.tensor([25.0 + 3.0 * t, 0.0, 0.0]))
+        ag = agents((float(lead[0]), float(lead[1]), float(lead[2]), 3.0, AgentClass.CAR))
+        res = plan(wm, obs, prev=prev, privileged=privileged(ag))
+        assert not bool(res.selection.rejected.any())
+        step = res.selection.plan[0, 0]
+        ego, v, t, prev = se2_compose(ego, step), float(step[:2].norm()) / 0.5, t + 0.5, res
+        gap = 25.0 + 3.0 * t - float(ego[0])  # lead centre to ego rear axle
+        assert gap > 2.25 + 3.42  # never touching the lead
+        assert abs(float(ego[1])) < 0.3
+    assert v < 4.5  # adapted to the lead's speed
