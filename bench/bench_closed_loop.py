@@ -64,9 +64,9 @@ def main() -> None:
             camera_size=(w, h),
             render=bool(getattr(agent, "needs_images", False)),
         )
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         rec = run_route(backend, agent, route, args.seed, limits)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         lat = (rec.get("planner") or {}).get("latency_ms") or {}
         rows.append(
             (
@@ -82,6 +82,7 @@ def main() -> None:
                 lat.get("p50"),
                 lat.get("p90"),
                 (rec.get("planner") or {}).get("replans"),
+                cpu / rec["sim_seconds"] if rec["sim_seconds"] else None,
             )
         )
         print(f"{name}: {rec['status']} in {wall:.1f} s", flush=True)
@@ -89,14 +90,15 @@ def main() -> None:
         f"\nroute {args.route} first {args.length:g} m (at most {args.max_sim_seconds:g} s simulated), "
         f"seed {args.seed}, {args.vehicles} vehicles, "
         f"{args.pedestrians} pedestrians, cameras {w}x{h} (rendered at 2 Hz for camera agents), "
-        f"torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}"
+        f"torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} "
+        "(CPU s / sim s = this process's CPU time, less sensitive to a shared machine than wall time)"
     )
     head = (
         "| agent | status | RC % | DS | sim s | wall s | wall s / sim s | agent step mean ms | sim step mean ms "
-        "| replan p50 ms | replan p90 ms | replans |"
+        "| replan p50 ms | replan p90 ms | replans | CPU s / sim s |"
     )
     print(head)
-    print("|" + "---|" * 12)
+    print("|" + "---|" * 13)
     for r in rows:
         cells = [
             r[0],
@@ -111,6 +113,7 @@ def main() -> None:
             "-" if r[9] is None else f"{r[9]:.0f}",
             "-" if r[10] is None else f"{r[10]:.0f}",
             "-" if r[11] is None else str(r[11]),
+            "-" if r[12] is None else f"{r[12]:.2f}",
         ]
         print("| " + " | ".join(cells) + " |")
 

@@ -9,8 +9,9 @@ Hard gates (1 = pass), checked at every dense step (0.1 s) of each plan:
   predicted frames sees both frames), and for no agent does the probability-weighted share of its
   modes hit so far reach `agent_threshold` (agent poses interpolated linearly in time between
   predicted frames, extrapolated before the first).
-- `DRIVABLE`: every ego-box corner inside the grid lies in a cell with drivable probability ≥
-  `drivable_threshold` (corners outside the grid are not judged).
+- `DRIVABLE`: every ego-box corner inside the grid lies in cells with drivable probability ≥
+  `drivable_threshold` (cells are closed: a corner on a cell edge touches both cells; corners
+  outside the grid are not judged).
 - `NO_RED_LIGHT`: if P(red) ≥ `red_threshold` and the stop line lies ahead of the front bumper, the
   front bumper's route progress (rear-axle projection on the route + front overhang) stays ≤ the
   line's distance (`Prediction.light_distance`, measured along the route from the ego origin).
@@ -232,8 +233,9 @@ def footprint_max(
     hl, hw = 0.5 * boxes[..., 3], 0.5 * boxes[..., 4]
     ext_x, ext_y = hl * ac + hw * as_, hl * as_ + hw * ac  # [B, N, S] half extents of the box's AABB
     # window of cells: from the cell holding the AABB's lower corner, as wide as the widest AABB
-    x0 = torch.floor((boxes[..., 0] - ext_x - grid_lower[0]) / vx).long()
-    y0 = torch.floor((boxes[..., 1] - ext_y - grid_lower[1]) / vy).long()
+    # (ceil - 1 rather than floor: a cell whose edge touches the box exactly is included, touching overlaps)
+    x0 = torch.ceil((boxes[..., 0] - ext_x - grid_lower[0]) / vx).long() - 1
+    y0 = torch.ceil((boxes[..., 1] - ext_y - grid_lower[1]) / vy).long() - 1
     x1 = torch.floor((boxes[..., 0] + ext_x - grid_lower[0]) / vx).long()
     y1 = torch.floor((boxes[..., 1] + ext_y - grid_lower[1]) / vy).long()
     wx = int((x1 - x0).max()) + 1 if boxes.numel() else 1
@@ -425,15 +427,21 @@ def score_plans(
     first = torch.where(coll.any(-1), coll.float().argmax(-1).to(dense.dtype), torch.full((b, n), math.inf, device=dev))
     collision_time = (first + 1.0) * DENSE_DT
 
-    # 3. drivable area: every ego corner inside the grid on a drivable cell
+    # 3. drivable area: every ego corner inside the grid on drivable cells (a corner on a cell edge or
+    #    vertex touches every cell sharing it: cells are closed, like the collision test)
     corners = box_corners(ego)  # [B, N, D, 4, 2]
-    ix = torch.floor((corners[..., 0] - lower[0]) / voxel[0]).long()
-    iy = torch.floor((corners[..., 1] - lower[1]) / voxel[1]).long()
     nx, ny = grid.bev_shape
-    inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    qx = (corners[..., 0] - lower[0]) / voxel[0]
+    qy = (corners[..., 1] - lower[1]) / voxel[1]
+    inside = (qx >= 0) & (qx < nx) & (qy >= 0) & (qy < ny)
     bi = torch.arange(b, device=dev)[:, None, None, None]
-    val = drivable[bi, ix.clamp(0, nx - 1), iy.clamp(0, ny - 1)]
-    off_road = (inside & (val < cfg.drivable_threshold)).flatten(2).any(-1)  # [B, N]
+    off_corner = torch.zeros_like(inside)
+    for ix in (torch.floor(qx).long(), torch.ceil(qx).long() - 1):
+        for iy in (torch.floor(qy).long(), torch.ceil(qy).long() - 1):
+            ok = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+            val = drivable[bi, ix.clamp(0, nx - 1), iy.clamp(0, ny - 1)]
+            off_corner |= ok & (val < cfg.drivable_threshold)
+    off_road = (inside & off_corner).flatten(2).any(-1)  # [B, N]
 
     # 4. route progress and lateral offset; red light
     lines = _route_lines(route.to(dense.dtype), route_valid)  # [B, R', 2]

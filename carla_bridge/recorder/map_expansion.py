@@ -468,23 +468,28 @@ def render_basemap(town_map: object, info: MapInfo) -> np.ndarray:
 
     w = round(info.canvas_edge[0] / BASEMAP_RESOLUTION)
     h = round(info.canvas_edge[1] / BASEMAP_RESOLUTION)
-    img = Image.new("L", (w, h), 0)
-    draw = ImageDraw.Draw(img)
     off = np.asarray(info.offset)
 
     def pix(coords: np.ndarray) -> list[tuple[float, float]]:
         g = np.asarray(coords)[:, :2] + off
         return [(float(x / BASEMAP_RESOLUTION), float(h - y / BASEMAP_RESOLUTION)) for x, y in g]
 
+    def layer(polys: list[Polygon]) -> np.ndarray:
+        # one layer per geometry: a polygon's holes must not erase what another geometry covers
+        img = Image.new("L", (w, h), 0)
+        draw = ImageDraw.Draw(img)
+        for poly in polys:
+            draw.polygon(pix(np.asarray(poly.exterior.coords)), fill=255)
+            for hole in poly.interiors:
+                draw.polygon(pix(np.asarray(hole.coords)), fill=0)
+        return np.asarray(img)
+
     static = getattr(town_map, "static", None)
-    polys = _polygons(getattr(static, "drivable", None)) + _polygons(getattr(static, "sidewalk", None))
-    if not polys:  # no static scene: the lanes' union
-        polys = [lane_polygon(lane.points, lane.yaw, lane.width) for lane in town_map.lanes if len(lane.points) > 1]
-    for poly in polys:
-        draw.polygon(pix(np.asarray(poly.exterior.coords)), fill=255)
-        for hole in poly.interiors:
-            draw.polygon(pix(np.asarray(hole.coords)), fill=0)
-    return np.asarray(img)
+    drivable = _polygons(getattr(static, "drivable", None))
+    sidewalk = _polygons(getattr(static, "sidewalk", None))
+    if not drivable:  # no static scene: the lanes' union
+        drivable = [lane_polygon(lane.points, lane.yaw, lane.width) for lane in town_map.lanes if len(lane.points) > 1]
+    return np.maximum(layer(drivable), layer(sidewalk))
 
 
 def write_map(dataroot: str | Path, town_map: object) -> MapInfo:

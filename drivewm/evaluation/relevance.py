@@ -190,6 +190,22 @@ def route_following_plan(route: Tensor, speed0: float, accel: float, v_max: floa
     return torch.cat([xy, yaw[:, None]], -1).float()
 
 
+def _intercept(xy: Tensor, velocity: Tensor, v0: float) -> tuple[float, float] | None:
+    """(acceleration, final lateral offset) of a route-following plan whose box centre meets a road user
+    (ego-frame position `xy [2]`, velocity `[2]`, constant-velocity) at the earliest t ∈ {1, 1.5, …, 3} s
+    that needs an acceleration in [-3, 4] m/s² and a lateral offset within 8 m; None if unreachable."""
+    for t_hit in (1.0, 1.5, 2.0, 2.5, 3.0):
+        target = xy + t_hit * velocity
+        reach = float(target[0]) - 1.38  # the ego's box centre lies 1.38 m ahead of the rear axle
+        te = t_hit - 0.25  # the acceleration ramps up over 0.5 s
+        accel = 2.0 * (reach - v0 * t_hit) / max(te, 0.5) ** 2
+        u = t_hit / 3.0
+        lateral = float(target[1]) / (u**3 * (10.0 - 15.0 * u + 6.0 * u**2))
+        if reach > 0.0 and -3.0 <= accel <= 4.0 and abs(lateral) <= 8.0:
+            return accel, lateral
+    return None
+
+
 def build_candidates(
     obs: Observation, privileged: PrivilegedState, num_plans: int, unsafe_fraction: float, rng: np.random.Generator
 ) -> Candidates:
@@ -205,13 +221,16 @@ def build_candidates(
     a = privileged.agents
     ok = a.valid[0] & (a.xy[0, :, 0] > 3.0) & (a.xy[0, :, 0] < 45.0) & (a.xy[0, :, 1].abs() < 12.0)
     dist = torch.where(ok, a.xy[0].norm(dim=-1), torch.full_like(a.xy[0, :, 0], math.inf))
-    for j in dist.argsort()[: int(ok.sum())][:2].tolist():  # the two nearest road users ahead: drive into them
-        t_hit = 2.0
-        target = a.xy[0, j] + t_hit * a.velocity[0, j]  # where it will be (constant velocity), ego frame
-        reach = float(target[0]) - 1.38  # rear axle such that the ego's centre meets it
-        accel = float(np.clip(2.0 * (reach - v0 * t_hit) / t_hit**2, -3.0, 4.0))
+    found = 0
+    for j in dist.argsort()[: int(ok.sum())][:6].tolist():  # the nearest road users ahead we can reach: hit them
+        hit = _intercept(a.xy[0, j], a.velocity[0, j], v0)
+        if hit is None:
+            continue
         kind = "into_lead" if abs(float(a.xy[0, j, 1])) < 1.5 else "toward_agent"
-        unsafe.append((kind, plan(accel, 16.0, float(np.clip(target[1], -7.0, 7.0)))))
+        unsafe.append((kind, plan(hit[0], 16.0, hit[1])))
+        found += 1
+        if found == 2:
+            break
     if float(privileged.light_distance[0]) < 40.0 and int(privileged.light_state[0]) == 0:
         unsafe.append(("run_red_light", plan(2.0, cruise, 0.0)))
     unsafe += [
@@ -376,12 +395,15 @@ class _Conditioning:
 # ----------------------------------------------------------------------------------------------- scenes
 
 
-def _interesting(privileged: PrivilegedState, distance: float) -> bool:
-    """A road user close ahead in or beside the ego's lane, or a red light close ahead."""
+def _interesting(privileged: PrivilegedState, speed: float, distance: float) -> bool:
+    """A road user close ahead that a plan could hit within the horizon (`_intercept`), or a red light
+    close ahead."""
     a = privileged.agents
-    near = a.valid[0] & (a.xy[0, :, 0] > 2.0) & (a.xy[0, :, 0] < distance) & (a.xy[0, :, 1].abs() < 6.0)
-    red = int(privileged.light_state[0]) == 0 and float(privileged.light_distance[0]) < distance
-    return bool(near.any()) or red
+    near = a.valid[0] & (a.xy[0, :, 0] > 2.0) & (a.xy[0, :, 0] < distance) & (a.xy[0, :, 1].abs() < 8.0)
+    for j in near.nonzero()[:, 0].tolist():
+        if _intercept(a.xy[0, j], a.velocity[0, j], speed) is not None:
+            return True
+    return int(privileged.light_state[0]) == 0 and float(privileged.light_distance[0]) < distance
 
 
 def prepare_scene(backend: Any, town: Any, cfg: RelevanceConfig, index: int, render: bool) -> dict:
@@ -406,7 +428,7 @@ def prepare_scene(backend: Any, town: Any, cfg: RelevanceConfig, index: int, ren
         c = pilot.controls(world)[0]
         backend.step(Control(float(c[0]), float(c[1]), float(c[2])), render=False)
         t += dt
-        if t >= start and _interesting(world.privileged(), cfg.interest_distance):
+        if t >= start and _interesting(world.privileged(), float(world.ego_speed()[0]), cfg.interest_distance):
             reason = "agent_or_light_ahead"
             break
     return {"index": index, "town": town.name, "seed": scene_seed, "time": world.time, "moment": reason}
@@ -500,8 +522,18 @@ def measure_latency(backend: Any, runners: list[ModelRunner], cfg: RelevanceConf
 # ----------------------------------------------------------------------------------------------- aggregation
 
 
+def rank_per_scene(metric: Callable, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """`metric` (τ or ρ) per scene of `[S, N]` arrays. A scene whose truth is constant is undefined (NaN,
+    left out of the mean and counted); a model that predicts the same value for every plan of a scene
+    whose truth varies carries no ranking information and gets 0 there (τ-b itself is undefined)."""
+    out = per_scene(metric, pred, true)
+    flat_pred = np.ptp(pred, axis=1) == 0
+    varied_true = np.ptp(true, axis=1) > 0
+    return np.where(flat_pred & varied_true, 0.0, out)
+
+
 def summarize(records: list[dict], rows: list[str], threshold: float) -> dict:
-    """Per-model metrics over scenes (see the module docstring)."""
+    """Per-model metrics over scenes (see the module docstring and `rank_per_scene`)."""
     true_score = np.array([r["truth"]["score"] for r in records], dtype=np.float64)
     true_dep = np.array([r["truth"]["dependent"] for r in records], dtype=np.float64)
     unsafe = np.array([r["truth"]["unsafe"] for r in records], dtype=bool)
@@ -512,9 +544,11 @@ def summarize(records: list[dict], rows: list[str], threshold: float) -> dict:
         dep = np.array([x["dependent"] for x in m], dtype=np.float64)
         uns = np.array([x["unsafety"] for x in m], dtype=np.float64)
         s = relevance_summary(score, true_score, uns, unsafe, threshold)
+        s["kendall_tau"] = mean_ci(rank_per_scene(kendall_tau, score, true_score))
+        s["spearman_rho"] = mean_ci(rank_per_scene(spearman_rho, score, true_score))
         s["dependent"] = {
-            "kendall_tau": mean_ci(per_scene(kendall_tau, dep, true_dep)),
-            "spearman_rho": mean_ci(per_scene(spearman_rho, dep, true_dep)),
+            "kendall_tau": mean_ci(rank_per_scene(kendall_tau, dep, true_dep)),
+            "spearman_rho": mean_ci(rank_per_scene(spearman_rho, dep, true_dep)),
         }
         inter = np.array([x["occ_intersection"] for x in m], dtype=np.float64)  # [S, T]
         union = np.array([x["occ_union"] for x in m], dtype=np.float64)
@@ -656,7 +690,8 @@ def write_reports(out: Path, results: dict) -> None:
     )
     notes = (
         "τ/ρ: Kendall τ-b / Spearman ρ between the model's and the true plan scores per scene, mean "
-        "[95 % CI]; 'dependent' = the model-dependent terms alone (collision time, TTC, drivable area). "
+        "[95 % CI] (a model that scores all plans of a scene alike gets 0 there; scenes with a constant "
+        "truth are left out); 'dependent' = the model-dependent terms alone (collision time, TTC, drivable area). "
         "Top-1 regret: true score of the best plan minus that of the model's choice. Unsafe AUROC / false "
         f"accept at unsafety < {cfg['threshold']} (the scorer's gates). Occ IoU: "
         "pooled over scenes, plans and t = 0.5…3 s, obstacle ≥ 0.5 vs true boxes under the same plan, ego "
@@ -762,6 +797,7 @@ __all__ = [
     "dependent_score",
     "evaluate_scene",
     "occupancy_counts",
+    "rank_per_scene",
     "report_table",
     "route_following_plan",
     "run_relevance",

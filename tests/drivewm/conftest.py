@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,8 +308,39 @@ def one_thread_module():
         yield
 
 
+@contextmanager
+def shared_build(tmp_path_factory, name: str):
+    """A folder shared by the pytest-xdist workers of this run, built once: yields (path, done_marker);
+    the first worker builds (writes `done_marker` at the end), the others wait on the lock and reuse."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    path = base / name
+    with FileLock(str(base / f"{name}.lock")):
+        yield path, base / f"{name}.done"
+
+
+@pytest.fixture(scope="session")
+def build_once(tmp_path_factory):
+    """`with build_once(name) as (path, done): ...` — see `shared_build`; plus `build_once.one_thread`."""
+
+    def enter(name: str):
+        return shared_build(tmp_path_factory, name)
+
+    enter.one_thread = one_thread
+    return enter
+
+
 @pytest.fixture(scope="session")
 def mini_nuscenes(tmp_path_factory) -> MiniNuScenes:
-    """The hand-written dataset (read-only; copy it to modify)."""
-    with one_thread():
-        return write_mini_nuscenes(tmp_path_factory.mktemp("mini_nuscenes"))
+    """The hand-written dataset (read-only; copy it to modify), written once per test run."""
+    with shared_build(tmp_path_factory, "mini_nuscenes") as (path, done):
+        if not done.is_file():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(parents=True)
+            with one_thread():
+                mini = write_mini_nuscenes(path)
+            done.write_text(mini.branch_sample)
+        return MiniNuScenes(path, VERSION, done.read_text())

@@ -17,7 +17,15 @@ from drivewm.model.losses import obstacle_bev, wta_losses
 from occupancy import GridSpec
 from planner.contracts import Observation, WorldModel
 
-TINY = dict(image_size=[32, 64], backbone_channels=[8, 16], feat_dim=8, bev_dim=16, plan_dim=16, max_agents=6)
+TINY = dict(
+    image_size=[32, 64],
+    backbone_channels=[8, 16],
+    feat_dim=8,
+    bev_dim=16,
+    plan_dim=16,
+    max_agents=6,
+    grid_voxel=[3.2, 3.2, 1.6],
+)
 
 
 @pytest.fixture(scope="module")

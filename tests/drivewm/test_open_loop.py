@@ -30,9 +30,19 @@ TINY_OVERRIDES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def evaluated(mini_nuscenes, tmp_path_factory, one_thread_module):
-    run = tmp_path_factory.mktemp("fit")
+@pytest.fixture(scope="session")
+def evaluated(mini_nuscenes, build_once):
+    """CLI fit + CLI eval once per test run (shared by the xdist workers)."""
+    with build_once("open_loop_run") as (run, done):
+        if not done.is_file():
+            with build_once.one_thread():
+                _fit_and_evaluate(mini_nuscenes, run)
+            done.write_text("ok")
+    out = run / "report"
+    return out, json.loads((out / "results.json").read_text()), run / "ckpt" / "last.ckpt"
+
+
+def _fit_and_evaluate(mini_nuscenes, run: Path) -> None:
     args = [
         "fit",
         "-c",
@@ -75,7 +85,6 @@ def evaluated(mini_nuscenes, tmp_path_factory, one_thread_module):
         ]
     )
     assert code == 0
-    return out, json.loads((out / "results.json").read_text()), ckpt
 
 
 def test_report_files_and_provenance(evaluated):

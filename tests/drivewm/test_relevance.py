@@ -16,6 +16,7 @@ from drivewm.evaluation.relevance import (
     RelevanceConfig,
     dependent_score,
     occupancy_counts,
+    rank_per_scene,
     route_following_plan,
     run_relevance,
     summarize,
@@ -23,6 +24,7 @@ from drivewm.evaluation.relevance import (
 )
 from occupancy import GridSpec
 from planner import Prediction
+from planner.relevance_metrics import kendall_tau
 from planner.scorer import Gate, ScorerConfig, ScoreResult, Soft
 
 
@@ -150,6 +152,11 @@ def test_summarize_matches_scipy_per_scene():
     assert s["dependent"]["spearman_rho"]["mean"] == pytest.approx(np.mean(rhos))
     assert s["occupancy_iou"]["pooled"] == pytest.approx(3 / 8)
     assert s["unsafe_auroc"] == pytest.approx(1.0)  # unsafety = 1 - true score separates perfectly
+    # a flat prediction carries no ranking information (0); a flat truth makes the scene undefined (NaN)
+    pred = np.array([[0.5, 0.5, 0.5], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1]])
+    true = np.array([[0.1, 0.2, 0.3], [1.0, 1.0, 1.0], [0.1, 0.2, 0.3]])
+    got = rank_per_scene(kendall_tau, pred, true)
+    assert got[0] == 0.0 and math.isnan(got[1]) and got[2] == pytest.approx(-1.0)
 
 
 def test_bad_config_and_cli_errors(tmp_path, capsys):

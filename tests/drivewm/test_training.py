@@ -3,6 +3,7 @@ resume from the last checkpoint, DDP on CPU (gloo) in a subprocess."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -49,10 +50,14 @@ def _trainer(root: Path, max_steps: int, **kw) -> pl.Trainer:
     )
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, one_thread_module):
-    """A tiny module trained for a few steps, and its checkpoint."""
-    root = tmp_path_factory.mktemp("train")
+def _reference_outputs(model, batch) -> dict[str, torch.Tensor]:
+    model.eval()
+    with torch.no_grad():
+        pred = model.rollout(model.encode(batch.features.observation()), batch.targets.ego_future[:, None])
+    return {"obstacle_prob": pred.obstacle_prob, "agent_trajs": pred.agent_trajs}
+
+
+def _train(root: Path) -> None:
     pl.seed_everything(0)
     cfg = ModelConfig(**TINY)
     module = DriveWorldModule(cfg, lr=3e-3, warmup_steps=1)
@@ -64,33 +69,43 @@ def trained(tmp_path_factory, one_thread_module):
     trainer.fit(module, loader)
     with torch.no_grad():
         after = float(module.model.compute_loss(batch)["loss"])
-    ckpt = root / "model.ckpt"
-    trainer.save_checkpoint(ckpt)
-    return module, ckpt, before, after, batch
+    trainer.save_checkpoint(root / "model.ckpt")
+    torch.save(_reference_outputs(module.model, batch), root / "reference.pt")
+    (root / "losses.json").write_text(json.dumps({"before": before, "after": after}))
+
+
+@pytest.fixture(scope="session")
+def trained(build_once):
+    """A tiny module trained for a few steps: (checkpoint, loss before, loss after, reference outputs);
+    trained once per test run (shared by the xdist workers)."""
+    with build_once("training_run") as (root, done):
+        if not done.is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            with build_once.one_thread():
+                _train(root)
+            done.write_text("ok")
+    losses = json.loads((root / "losses.json").read_text())
+    return root / "model.ckpt", losses["before"], losses["after"], torch.load(root / "reference.pt", weights_only=True)
 
 
 def test_lightning_steps_reduce_the_loss(trained):
-    _, _, before, after, _ = trained
+    _, before, after, _ = trained
     assert after < 0.8 * before, (before, after)
 
 
 def test_checkpoint_round_trip_with_weights_only(trained):
-    module, ckpt, *_, batch = trained
+    ckpt, _, _, reference = trained
     raw = torch.load(ckpt, map_location="cpu", weights_only=True)  # plain values only
     assert raw["hyper_parameters"]["config"]["bev_dim"] == TINY["bev_dim"]
     model = load_world_model(ckpt)
-    module.model.eval()
-    obs = batch.features.observation()
-    plans = batch.targets.ego_future[:, None]
-    with torch.no_grad():
-        a = module.model.rollout(module.model.encode(obs), plans)
-        b = model.rollout(model.encode(obs), plans)
-    torch.testing.assert_close(a.obstacle_prob, b.obstacle_prob)
-    torch.testing.assert_close(a.agent_trajs, b.agent_trajs)
+    batch = next(iter(_loader(ModelConfig(**TINY))))  # the same synthetic batch (seeded)
+    got = _reference_outputs(model, batch)
+    torch.testing.assert_close(got["obstacle_prob"], reference["obstacle_prob"])
+    torch.testing.assert_close(got["agent_trajs"], reference["agent_trajs"])
 
 
 def test_checkpoint_errors_are_clear(trained, tmp_path):
-    _, ckpt, *_ = trained
+    ckpt = trained[0]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_world_model(tmp_path / "nope.ckpt")
     corrupt = tmp_path / "corrupt.ckpt"
@@ -163,8 +178,6 @@ DDP_SCRIPT = textwrap.dedent(
 
 
 def test_ddp_two_cpu_processes_gloo(tmp_path):
-    import json
-
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
     ckpt = tmp_path / "ddp.ckpt"

@@ -155,3 +155,63 @@ def test_model_dependent_terms_and_unsafety():
     assert bool((md[own] == 0).all()) and bool((u[own] == 1).all())  # cv: certain collisions
     assert bool((u[other] < 0.5).all()) and bool((md[other] > 0).any())
     assert bool(((md >= 0) & (md <= 1)).all())
+
+
+def test_touching_obstacle_cell_counts_as_collision():
+    """An axis-aligned ego box whose front edge lies exactly on a cell boundary touches that cell."""
+    from planner.proposals import Proposals
+
+    g = EmptyWorldModel().grid
+    # rear axle at x = 10 - 1.38 - 2.042 ⇒ the front bumper at exactly x = 10.0 (a cell boundary)
+    x = 10.0 - FRONT_OVERHANG
+    dense = torch.tensor([x, 0.0, 0.0]).expand(1, 1, 30, 3).clone()
+    props = Proposals(
+        dense[:, :, 4::5],
+        dense,
+        torch.zeros(1),
+        torch.zeros(1, 1, dtype=torch.long),
+        torch.ones(1, 1, dtype=torch.bool),
+    )
+    scene = EmptyWorldModel().encode(observation(0.0))
+    pred = EmptyWorldModel().rollout(scene, props.plans)
+    occ = torch.zeros(1, 1, 6, *g.bev_shape)
+    ix, iy = g.world_to_voxel(torch.tensor([[10.25, 0.25]]))[0].tolist()  # the cell [10, 10.5] × [0, 0.5]
+    occ[0, 0, :, ix, iy] = 1.0
+    res = score_plans(props, replace(pred, obstacle_prob=occ), scene.route, scene.route_valid)
+    assert float(10.0 - (x + FRONT_OVERHANG)) == 0.0
+    assert res.gates[0, Gate.NO_COLLISION, 0] == 0
+    occ2 = torch.zeros_like(occ)
+    occ2[0, 0, :, ix + 1, iy] = 1.0  # one cell further: clear by 0.5 m
+    res2 = score_plans(props, replace(pred, obstacle_prob=occ2), scene.route, scene.route_valid)
+    assert res2.gates[0, Gate.NO_COLLISION, 0] == 1
+    # the rear edge: rear axle at 6.662 puts the box's rear at exactly x = 6.0 (float32), touching [5.5, 6.0]
+    rear = torch.tensor([6.662, 0.0, 0.0]).expand(1, 1, 30, 3).clone()
+    props_r = replace(props, plans=rear[:, :, 4::5], dense=rear)
+    for cx, collides in ((5.75, True), (5.25, False)):
+        occ3 = torch.zeros_like(occ)
+        jx, jy = g.world_to_voxel(torch.tensor([[cx, 0.25]]))[0].tolist()
+        occ3[0, 0, :, jx, jy] = 1.0
+        res3 = score_plans(props_r, replace(pred, obstacle_prob=occ3), scene.route, scene.route_valid)
+        assert (res3.gates[0, Gate.NO_COLLISION, 0] == 0) == collides, cx
+
+
+def test_corner_on_a_cell_edge_touches_the_non_drivable_cell():
+    from planner.proposals import Proposals
+
+    g = EmptyWorldModel().grid
+    dense = torch.tensor([0.0, 0.075, 0.0]).expand(1, 1, 30, 3).clone()  # left edge at exactly y = 1.0
+    props = Proposals(
+        dense[:, :, 4::5],
+        dense,
+        torch.zeros(1),
+        torch.zeros(1, 1, dtype=torch.long),
+        torch.ones(1, 1, dtype=torch.bool),
+    )
+    scene = EmptyWorldModel().encode(observation(0.0))
+    pred = EmptyWorldModel().rollout(scene, props.plans)
+    row = g.world_to_voxel(torch.tensor([[0.0, 1.25]]))[0, 1]  # cells y ∈ [1.0, 1.5]
+    for iy, off in ((row, True), (row + 1, False)):
+        drv = torch.ones(1, *g.bev_shape)
+        drv[0, :, iy] = 0.0
+        res = score_plans(props, replace(pred, drivable_prob=drv), scene.route, scene.route_valid)
+        assert (res.gates[0, Gate.DRIVABLE, 0] == 0) == off
