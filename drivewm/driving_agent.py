@@ -216,9 +216,12 @@ class DrivingAgent:
         }
 
     def _fit_images(self, obs: Observation) -> Observation:
-        """Resize the cameras to the learned model's input size (`config.image_size` (h, w)) exactly as the
-        dataset does for training (PIL bilinear; intrinsics rows scaled by w'/w and h'/h)."""
+        """Resize the cameras to the learned model's input size (`config.image_size` (h, w), or its
+        detector's `image_size`) exactly as the dataset does for training (PIL bilinear; intrinsics rows
+        scaled by w'/w and h'/h)."""
         size = getattr(getattr(self.world_model, "config", None), "image_size", None)
+        if size is None:  # e.g. `cv`: constant velocity on a learned detector's output
+            size = getattr(getattr(self.world_model, "detector", None), "image_size", None)
         if size is None or obs.images.shape[1] == 0:
             return obs
         h, w = int(size[0]), int(size[1])

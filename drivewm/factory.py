@@ -81,6 +81,11 @@ class _Detector:
     def __init__(self, model: Any) -> None:
         self.model = model
 
+    @property
+    def image_size(self) -> Any:
+        """(h, w) camera input size of the learned model."""
+        return self.model.config.image_size
+
     def __call__(self, obs: Any) -> Any:
         import torch
 

@@ -462,8 +462,8 @@ def build_map_expansion(town_map: object, info: MapInfo) -> dict:
 
 
 def render_basemap(town_map: object, info: MapInfo) -> np.ndarray:
-    """`[H, W]` uint8 semantic prior at 0.1 m/px over the canvas: 255 on drivable area and
-    sidewalks, 0 elsewhere. Row 0 is the canvas top (y = height), as `nuscenes.utils.map_mask`."""
+    """`[H, W]` uint8 semantic prior at 0.1 m/px over the canvas: 255 on drivable area, shoulders
+    and sidewalks, 0 elsewhere. Row 0 is the canvas top (y = height), as `nuscenes.utils.map_mask`."""
     from PIL import Image, ImageDraw
 
     w = round(info.canvas_edge[0] / BASEMAP_RESOLUTION)
@@ -487,9 +487,10 @@ def render_basemap(town_map: object, info: MapInfo) -> np.ndarray:
     static = getattr(town_map, "static", None)
     drivable = _polygons(getattr(static, "drivable", None))
     sidewalk = _polygons(getattr(static, "sidewalk", None))
+    shoulder = _polygons(getattr(static, "shoulder", None))
     if not drivable:  # no static scene: the lanes' union
         drivable = [lane_polygon(lane.points, lane.yaw, lane.width) for lane in town_map.lanes if len(lane.points) > 1]
-    return np.maximum(layer(drivable), layer(sidewalk))
+    return np.maximum(np.maximum(layer(drivable), layer(sidewalk)), layer(shoulder))
 
 
 def write_map(dataroot: str | Path, town_map: object) -> MapInfo:

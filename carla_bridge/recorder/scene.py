@@ -78,6 +78,13 @@ class SimDriver:
     def snapshot(self) -> WorldSnapshot:
         return snapshot_from_ground_truth(self.world.ground_truth(0), self.time)
 
+    def route_light(self) -> tuple[int, float | None]:
+        """(`planner.LightState` of the light governing the ego's route — 0 red (also yellow), 1 green,
+        2 none — and the distance [m] along the route to its stop line, None if there is none)."""
+        state, dist = self.world.route_light()
+        d = float(dist[0])
+        return int(state[0]), (d if math.isfinite(d) else None)
+
     def render_scene(self, appearance: object) -> object:
         return dataclasses.replace(self.backend.render_scene(), appearance=appearance)
 
@@ -250,7 +257,7 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
     """Record scene `spec` into `out` (a folder mirroring the dataset root); return its table fragment.
 
     Writes `samples/…`, `gts/<scene>/<token>/labels.npz`, and under `drivewm/<version>/`:
-    `routes/<scene>.json`, `boxes2d/<scene>.json`, `branches/<sample_token>.npz`.
+    `routes/<scene>.json`, `boxes2d/<scene>.json`, `lights/<scene>.json`, `branches/<sample_token>.npz`.
     """
     from carla_bridge.maps import load_town
     from carla_bridge.sensors.rig import RIG_PATH, CameraRig
@@ -287,6 +294,7 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
     start_us = SCENE_EPOCH_US + spec.index * 3_600_000_000
     keyframes = []
     boxes2d: dict[str, dict] = {}
+    lights: dict[str, list] = {}
     last_branch: int | None = None
     kinds = list(BRANCH_KINDS[: cfg.branches])
     drivable = getattr(getattr(town_map, "static", None), "drivable", None)
@@ -300,6 +308,7 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
         token = ids.sample_token(k)
         ts = start_us + round(k * KEYFRAME_SECONDS * 1e6)
         meta, b2d = record_keyframe(ctx, scene, snap, ts, token)
+        lights[token] = list(driver.route_light())
         keyframes.append(meta)
         boxes2d[token] = {ids.instance_token(t): v for t, v in b2d.items()}
         if kinds and branch_due(k, last_branch, cfg, snap):
@@ -328,4 +337,5 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
         ext / "routes" / f"{spec.name}.json", {"town": spec.town, "location": info.location, "polyline": route_global}
     )
     write_json_atomic(ext / "boxes2d" / f"{spec.name}.json", boxes2d)
+    write_json_atomic(ext / "lights" / f"{spec.name}.json", lights)
     return fragment

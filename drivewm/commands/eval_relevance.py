@@ -44,6 +44,7 @@ def add_relevance_parser(eval_subparsers: argparse._SubParsersAction) -> argpars
     p.add_argument("--latency-repeats", type=int, default=3, help="timed repeats per model and N")
     p.add_argument("--device", default="cpu", help="torch device of the learned model")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same config")
     p.set_defaults(func=run)
     return p
 
@@ -70,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
             latency_repeats=args.latency_repeats,
             device=args.device,
         ).validate()
-        results = run_relevance(cfg, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        results = run_relevance(
+            cfg, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True), resume=args.resume
+        )
     except (ValueError, FileNotFoundError) as err:
         print(f"drivewm eval relevance: error: {err}", file=sys.stderr)
         return 2

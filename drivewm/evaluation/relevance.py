@@ -28,6 +28,7 @@ than the planned one, off-road corners between 0.5 m cells); it is the upper bou
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -710,11 +711,17 @@ def write_reports(out: Path, results: dict) -> None:
 # ----------------------------------------------------------------------------------------------- driver
 
 
+PARTIAL = "scenes.partial.json"
+"""Finished scenes of an interrupted run (deleted when the run completes)."""
+
+
 def run_relevance(
-    cfg: RelevanceConfig, out: str | Path, progress: Callable[[str], None] | None = None
+    cfg: RelevanceConfig, out: str | Path, progress: Callable[[str], None] | None = None, resume: bool = False
 ) -> dict[str, Any]:
     """Run the evaluation and write `results.json`, `report.md`, `report.html` and figures to `out`.
-    Returns the results dict."""
+    After every scene the finished ones are saved to `<out>/scenes.partial.json`; with `resume`, a run
+    with the same config continues from there (scenes are seeded by (seed, index), so the result is the
+    same). Returns the results dict."""
     from carla_bridge.lite.backend import LiteBackend
     from carla_bridge.lite.config import LiteConfig
     from carla_bridge.maps import load_town
@@ -737,8 +744,17 @@ def run_relevance(
     runners_by_town: dict[str, list[ModelRunner]] = {}
     records: list[dict] = []
     latency: dict | None = None
+    config_json = _jsonable(asdict(cfg))
+    partial = out / PARTIAL
+    if resume and partial.exists():
+        saved = json.loads(partial.read_text())
+        if json.dumps(saved.get("config"), sort_keys=True) == json.dumps(config_json, sort_keys=True):
+            records, latency = saved["records"], saved.get("latency")
+            say(f"resuming after {len(records)} finished scenes")
+        else:
+            say(f"{partial} was written with another config: starting again")
     t_start = time.perf_counter()
-    for i in range(cfg.scenes):
+    for i in range(len(records), cfg.scenes):
         name = cfg.towns[i % len(cfg.towns)]
         if name not in backends:
             backends[name] = _backend(LiteBackend, towns[name], lite_cfg, size)
@@ -752,6 +768,7 @@ def run_relevance(
             rec["figure"] = str(write_figure(out / "figures" / f"scene_{i:03d}.png", keep, cfg.rows()))
         if latency is None:
             latency = measure_latency(backend, runners, cfg, render)
+        write_json_atomic(partial, {"config": config_json, "records": records, "latency": latency})
         n_uns = int(np.sum(rec["truth"]["unsafe"]))
         say(
             f"scene {i + 1}/{cfg.scenes} ({name}, t={rec['time']:.1f} s, {rec['moment']}): "
@@ -760,7 +777,7 @@ def run_relevance(
     for b in backends.values():
         b.close()
     results = {
-        "config": _jsonable(asdict(cfg)),
+        "config": config_json,
         "seed": cfg.seed,
         "metadata": run_metadata(),
         "models": summarize(records, cfg.rows(), cfg.threshold),
@@ -770,6 +787,7 @@ def run_relevance(
     }
     write_json_atomic(out / "results.json", results)
     write_reports(out, results)
+    partial.unlink(missing_ok=True)
     return results
 
 

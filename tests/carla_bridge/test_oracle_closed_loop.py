@@ -17,7 +17,7 @@ SPEC = BackendSpec(num_vehicles=4, num_pedestrians=0, num_parked=2, num_props=0,
 @pytest.mark.slow
 def test_planner_with_the_oracle_drives_like_the_autopilot():
     torch.set_num_threads(1)
-    limits = RunLimits(max_route_length=25.0, max_sim_seconds=15.0, camera_size=(32, 18))
+    limits = RunLimits(max_route_length=15.0, max_sim_seconds=10.0, camera_size=(32, 18))
     recs = {}
     for name in ("autopilot", "oracle"):
         recs[name] = run_route(SPEC, build_agent(name, camera_size=(32, 18)), devtest_route("0"), 0, limits)

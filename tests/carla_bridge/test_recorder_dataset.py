@@ -47,6 +47,10 @@ def test_devkit_loads_scenes_and_splits(nusc, sim_dataset, capsys) -> None:
         route = json.loads((ext / "routes" / f"{scene['name']}.json").read_text())
         assert len(route["polyline"]) > 10
         assert min(min(p) for p in route["polyline"]) >= 0.0  # global frame is non-negative
+        lights = json.loads((ext / "lights" / f"{scene['name']}.json").read_text())
+        assert len(lights) == scene["nbr_samples"]
+        for state, dist in lights.values():
+            assert state in (0, 1, 2) and (dist is None) == (state == 2)
     cats = {nusc.get("category", i["category_token"])["name"] for i in nusc.instance}
     assert "vehicle.car" in cats
 
@@ -119,6 +123,15 @@ def test_map_queries(nusc, sim_dataset, tmp_path) -> None:
         ][:2]
         mask = nmap.get_map_mask((ex, ey, 40, 40), 0, ["drivable_area"], (80, 80))
         assert mask.shape == (1, 80, 80) and mask[0, 38:42, 38:42].all()  # the ego stands on drivable area
+        basemap = nusc.get("map", log["map_token"])["mask"]
+        for scene in scenes:  # the basemap (semantic prior) is under every ego pose
+            for sd in nusc.sample_data:
+                if (
+                    sd["channel"] == "LIDAR_TOP"
+                    and nusc.get("sample", sd["sample_token"])["scene_token"] == scene["token"]
+                ):
+                    px, py = nusc.get("ego_pose", sd["ego_pose_token"])["translation"][:2]
+                    assert basemap.is_on_mask(px, py)[0]
         fig, _ = nmap.render_map_patch(
             (ex - 50, ey - 50, ex + 50, ey + 50),
             ["drivable_area", "lane", "ped_crossing", "walkway"],

@@ -120,7 +120,18 @@ def test_cameras_are_resized_to_the_models_input_like_the_dataset():
     out = agent._fit_images(obs)
     assert out.images.shape == (1, 2, 3, 12, 20)
     ref = np.asarray(Image.fromarray(raw[1]).resize((20, 12), Image.BILINEAR))
-    assert torch.equal(out.images[0, 1].permute(1, 2, 0), torch.from_numpy(ref))
+    assert torch.equal(out.images[0, 1].permute(1, 2, 0), torch.from_numpy(ref.copy()))
     want = torch.tensor([[10.0, 0.0, 10.0], [0.0, 32 / 3, 6.0], [0.0, 0.0, 1.0]])
     assert torch.allclose(out.intrinsics[0, 0], want)
     assert agent._fit_images(out) is out  # already the right size
+
+    class _Det:  # `cv` on a learned detector: the detector's input size counts
+        image_size = (9, 16)
+
+        def __call__(self, obs):
+            raise AssertionError("not called here")
+
+    from planner.world_models import ConstantVelocityWorldModel
+
+    cv = DrivingAgent(ConstantVelocityWorldModel("cv", detector=_Det()), name="cv")
+    assert cv._fit_images(obs).images.shape == (1, 2, 3, 9, 16)

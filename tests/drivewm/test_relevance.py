@@ -214,3 +214,14 @@ def test_tiny_end_to_end_run(tmp_path):
     assert set(res["latency_ms"]) == {"cv-gt", "empty", "oracle"}
     assert all(v > 0 for m in res["latency_ms"].values() for v in m.values())
     assert "| oracle |" in (tmp_path / "report.md").read_text()
+
+    # resume: finished scenes are taken from scenes.partial.json (same config), not simulated again
+    partial = {"config": res["config"], "records": json.loads(json.dumps(res["scenes"])), "latency": res["latency_ms"]}
+    (tmp_path / "scenes.partial.json").write_text(json.dumps(partial))
+    msgs: list[str] = []
+    again = run_relevance(cfg, tmp_path, progress=msgs.append, resume=True)
+    assert msgs == ["resuming after 1 finished scenes"]
+    assert again["scenes"][0]["truth"] == scene["truth"] and not (tmp_path / "scenes.partial.json").exists()
+    assert again["models"]["oracle"]["kendall_tau"] == pytest.approx(
+        res["models"]["oracle"]["kendall_tau"], nan_ok=True
+    )
