@@ -116,7 +116,8 @@ class Autopilot:
             gap_stop = torch.minimum(gap_stop, self._stop_sign_gap(world))
             gap_agent = torch.where(blind, inf, gap_agent)
             gap_stop = torch.where(blind, route_end, gap_stop)
-        self.debug = {"v0": v0, "gap_agent": gap_agent, "lead_v": lead_v, "gap_stop": gap_stop}
+        # the terms of the last plan (desired speed, gaps, leader speed), for diagnostics
+        self.last_terms = {"v0": v0, "gap_agent": gap_agent, "lead_v": lead_v, "gap_stop": gap_stop}
         acc = torch.minimum(
             idm_acceleration(v, v0, gap_agent, lead_v, p.idm),
             idm_acceleration(v, v0, gap_stop, torch.zeros_like(v), p.idm),

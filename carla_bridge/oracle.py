@@ -88,6 +88,21 @@ class OracleOutcome:
         return self.collision | self.off_road
 
 
+def rasterize_near(boxes: Tensor, valid: Tensor, grid: GridSpec) -> Tensor:
+    """`planner.world_models.rasterize_boxes` of `boxes [N, T, A, 5]` (agents `valid [A]`) on `grid`,
+    skipping agents whose bounding circle never reaches the grid (same result, much faster: most of
+    a town's agents are far away). Returns `[N, T, X, Y]`."""
+    n, t = boxes.shape[:2]
+    r = 0.5 * boxes[..., 3:5].norm(dim=-1)  # [N, T, A]
+    (x0, y0), (x1, y1) = grid.lower[:2], grid.upper[:2]
+    x, y = boxes[..., 0], boxes[..., 1]
+    near = (x + r >= x0) & (x - r <= x1) & (y + r >= y0) & (y - r <= y1)
+    idx = (near.flatten(0, 1).any(0) & valid).nonzero()[:, 0]
+    if idx.numel() == 0:
+        return torch.zeros(n, t, *grid.bev_shape)
+    return rasterize_boxes(boxes[:, :, idx], valid[idx][None].expand(n, -1), grid)
+
+
 class OracleWorldModel:
     """See the module docstring.
 
@@ -165,7 +180,7 @@ class OracleWorldModel:
         coll_t = torch.cat([p[2] for p in parts])
         red = torch.cat([p[3] for p in parts])
         a = boxes.shape[2]
-        occ = rasterize_boxes(boxes, valid_a[None].expand(n, -1), self.grid)  # [N, T, X, Y]
+        occ = rasterize_near(boxes, valid_a, self.grid)  # [N, T, X, Y]
         agents = world.agents_world()
         light_state = scene.extras.get("light_state")
         light_distance = scene.extras.get("light_distance")
@@ -199,8 +214,7 @@ class OracleWorldModel:
 
     def rasterize(self, outcome: OracleOutcome, grid: GridSpec) -> Tensor:
         """The true occupancy of `outcome` on another BEV `grid` (e.g. a learned model's): `[N, T, X, Y]`."""
-        n = outcome.boxes.shape[0]
-        return rasterize_boxes(outcome.boxes, outcome.agent_valid[None].expand(n, -1), grid)
+        return rasterize_near(outcome.boxes, outcome.agent_valid, grid)
 
     def drivable(self, pose: Tensor, grid: GridSpec) -> Tensor:
         """`[X, Y]` 1 where the town's ground raster is driveable surface, for `grid` at world `pose [3]`."""
@@ -272,4 +286,4 @@ class OracleWorldModel:
         return (off[:, 1:] & ~off[:, :1]).flatten(1).any(-1)
 
 
-__all__ = ["COLLISION_KINDS", "DRIVEABLE_SURFACE", "OracleOutcome", "OracleWorldModel"]
+__all__ = ["COLLISION_KINDS", "DRIVEABLE_SURFACE", "OracleOutcome", "OracleWorldModel", "rasterize_near"]

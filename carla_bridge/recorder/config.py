@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 VERSION_PATTERN = re.compile(r"^v1\.0-sim-[A-Za-z0-9_-]+$")
 REAL_VERSIONS = ("v1.0-mini", "v1.0-trainval", "v1.0-test")
@@ -65,7 +65,6 @@ class GeneratorConfig:
     spawn_radius: float = 60.0
     lidar_beams: int = 32
     warmup_seconds: float = 2.0
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> GeneratorConfig:
         check_version(self.version)

@@ -2,6 +2,7 @@
 
     drivewm eval open-loop --ckpt C --dataroot DIR --version V [--split val] --out DIR
     drivewm eval closed-loop ...   (drivewm.commands.eval_closed_loop)
+    drivewm eval relevance ...     (drivewm.commands.eval_relevance)
 
 Each sub-subcommand lives in a module exposing `add_<name>_parser(eval_subparsers)`; register new
 ones in `EVAL_COMMANDS`. Every evaluation writes results.json (config, git commit, package
@@ -18,6 +19,7 @@ from pathlib import Path
 EVAL_COMMANDS: dict[str, str] = {
     "open-loop": "drivewm.commands.evaluate:add_open_loop_parser",
     "closed-loop": "drivewm.commands.eval_closed_loop:add_closed_loop_parser",
+    "relevance": "drivewm.commands.eval_relevance:add_relevance_parser",
 }
 
 

@@ -311,6 +311,7 @@ class TargetBuilder:
         self.version = version
         self.config = config
         self.label_grid = GridSpec.occ3d()
+        self._lights: dict[str, dict] = {}
 
     def _read(self, scene: SceneIndex, j: int) -> tuple[torch.Tensor, torch.Tensor]:
         path = labels_path(self.dataroot, scene.name, scene.frames[j].token)
@@ -433,9 +434,26 @@ class TargetBuilder:
             future_boxes=fboxes,
             future_boxes_valid=fvalid,
             **branches,
-            light_state=torch.tensor(-1),
-            light_distance=torch.tensor(-1.0),
+            **self._light(scene, i),
         )
+
+    def _light(self, scene: SceneIndex, i: int) -> dict[str, torch.Tensor]:
+        """State (`planner.LightState`) and stop-line distance along the route [m] of the light governing
+        the ego's route, from `drivewm/<version>/lights/<scene>.json` {sample_token: [state, distance|null]};
+        -1 where the dataset has none (real nuScenes)."""
+        if scene.name not in self._lights:
+            path = extras_dir(self.dataroot, self.version) / "lights" / f"{scene.name}.json"
+            self._lights[scene.name] = json.loads(path.read_text()) if path.is_file() else {}
+        entry = self._lights[scene.name].get(scene.frames[i].token)
+        if entry is None:
+            return {"light_state": torch.tensor(-1), "light_distance": torch.tensor(-1.0)}
+        state, distance = entry
+        if int(state) not in (0, 1, 2):
+            raise ValueError(f"lights/{scene.name}.json: state {state} of {scene.frames[i].token} is not 0, 1 or 2")
+        return {
+            "light_state": torch.tensor(int(state)),
+            "light_distance": torch.tensor(-1.0 if distance is None else float(distance)),
+        }
 
     def _branches(self, scene: SceneIndex, i: int, slot: dict[str, int]) -> dict[str, torch.Tensor]:
         """Counterfactual branches of keyframe i (FORMATS.md), padded to `max_branches` slots."""

@@ -25,7 +25,7 @@ from .builders import FeatureBuilder, SceneIndex, TargetBuilder, extras_dir
 from .config import REAL_NUSCENES_VERSIONS, DataConfig
 from .types import Features, Sample, Targets
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 DEVKIT_SPLITS = {
     "v1.0-trainval": {"train": "train", "val": "val"},
     "v1.0-mini": {"train": "mini_train", "val": "mini_val"},

@@ -115,8 +115,9 @@ class Targets:
         branch_occ: `[Kb, T, X, Y, Z]` uint8 branch futures; branch_agent_future `[Kb, A, T, 3]`,
             branch_agent_valid `[Kb, A, T]` (agents in the same slots as `agent_*`).
         branch_collision: `[Kb]` bool.
-        light_state: `[]` int64 `LightState` of the light on the route, -1 when unknown.
-        light_distance: `[]` distance [m] along the route to its stop line; -1 when unknown/none.
+        light_state: `[]` int64 `LightState` of the light governing the ego's route, -1 when unknown.
+        light_distance: `[]` distance [m] along the route from the rear axle to its stop line; -1 when
+            unknown or no light.
     """
 
     ego_future: Tensor

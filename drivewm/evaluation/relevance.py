@@ -270,12 +270,20 @@ def build_candidates(
 # ----------------------------------------------------------------------------------------------- plan scores
 
 
-def dependent_score(res: ScoreResult, collision: Tensor | None = None, off_road: Tensor | None = None) -> Tensor:
+def dependent_score(
+    res: ScoreResult,
+    collision: Tensor | None = None,
+    off_road: Tensor | None = None,
+    collision_time: Tensor | None = None,
+) -> Tensor:
     """The model-dependent part of the score `[B, N]`: 0 off the driveable area; t_c / (2·3 s) ∈ (0, 0.5]
     when the first collision is at t_c; 0.5 + 0.5·TTC term without a collision. Progress, comfort and
-    lane centring (which rank plans without any world model) are left out. `collision`/`off_road`
-    `[B, N]` (true outcome flags) override the scorer's gates when given."""
-    t_c = res.collision_time.clamp(max=HORIZON)
+    lane centring (which rank plans without any world model) are left out. True outcome flags
+    `collision`/`off_road` `[B, N]` and the true first-collision time `collision_time` `[B, N]` (inf if
+    none) override the scorer's gates when given (a flagged collision without a time counts as t = 3 s)."""
+    t_first = res.collision_time
+    if collision_time is not None:
+        t_first = torch.minimum(t_first, collision_time)
     collides = res.gates[:, Gate.NO_COLLISION] < 0.5
     if collision is not None:
         collides = collides | collision
@@ -283,7 +291,8 @@ def dependent_score(res: ScoreResult, collision: Tensor | None = None, off_road:
     if off_road is not None:
         off = off | off_road
     clear = 0.5 + 0.5 * res.soft[:, Soft.TTC]
-    early = torch.where(torch.isfinite(res.collision_time), t_c / (2.0 * HORIZON), torch.full_like(t_c, 0.5))
+    t_c = t_first.clamp(max=HORIZON)
+    early = torch.where(torch.isfinite(t_first), t_c / (2.0 * HORIZON), torch.full_like(t_c, 0.5))
     out = torch.where(collides, early, clear)
     return torch.where(off, torch.zeros_like(out), out) * res.finite[:, None]
 
@@ -432,6 +441,9 @@ def prepare_scene(backend: Any, town: Any, cfg: RelevanceConfig, index: int, ren
         if t >= start and _interesting(world.privileged(), float(world.ego_speed()[0]), cfg.interest_distance):
             reason = "agent_or_light_ahead"
             break
+        if float(world.route_completion()[0]) > 70.0:  # keep ≥ 90 m of route ahead for the plans
+            reason = "route_end"
+            break
     return {"index": index, "town": town.name, "seed": scene_seed, "time": world.time, "moment": reason}
 
 
@@ -455,7 +467,9 @@ def evaluate_scene(
     truth_res = score_plans(props, outcome.prediction, obs.route, obs.route_valid, cfg.scorer)
     bad = outcome.collision | outcome.off_road | outcome.red_light
     true_score = truth_res.score[0] * (~bad).float()
-    true_dep = dependent_score(truth_res, outcome.collision[None], outcome.off_road[None])[0]
+    true_dep = dependent_score(
+        truth_res, outcome.collision[None], outcome.off_road[None], outcome.collision_time[None]
+    )[0]
     rec: dict[str, Any] = {
         **info,
         "speed": float(obs.speed[0]),

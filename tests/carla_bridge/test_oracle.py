@@ -13,8 +13,9 @@ from agents import Control, boxes_overlap, ego_boxes
 from carla_bridge.lite.backend import LiteBackend
 from carla_bridge.lite.config import LiteConfig
 from carla_bridge.lite.random_route import random_route
-from carla_bridge.oracle import OracleWorldModel
+from carla_bridge.oracle import OracleWorldModel, rasterize_near
 from planner import WorldModel
+from planner.world_models import PLANNER_BEV_GRID, rasterize_boxes
 
 T = torch.arange(1, 7, dtype=torch.float32) * 0.5
 
@@ -82,6 +83,8 @@ def test_oracle_outcomes_are_the_true_future_and_leave_the_world_untouched(lead_
     assert pred.obstacle_prob[0, 0, 0, ix, iy] == 1.0
     assert 13.0 < float(out.boxes[0, 0, 0, 0]) < 20.0 and abs(float(out.boxes[0, 0, 0, 1])) < 0.5
     assert pred.obstacle_prob[0, 0, 0, : int(-g.lower[0] / g.voxel[0])].sum() == 0
+    # skipping far agents changes nothing: the plain rasterization of every agent box gives the same grid
+    assert torch.equal(pred.obstacle_prob[0], rasterize_boxes(out.boxes, out.agent_valid[None].expand(3, -1), g))
     # agent futures: one mode of probability 1 equal to the boxes
     assert torch.equal(pred.agent_trajs[0, :, :, 0], out.boxes[..., :3].permute(0, 2, 1, 3))
     assert torch.all(pred.agent_mode_probs == 1.0)
@@ -122,3 +125,20 @@ def test_oracle_sim_dt_and_bad_inputs(lead_car_scene):
     backend.step(Control(brake=1.0))
     with pytest.raises(ValueError, match="timestamp"):
         fine.rollout(scene, _plans())
+
+
+def test_rasterize_near_equals_the_plain_rasterization():
+    gen = torch.Generator().manual_seed(0)
+    boxes = torch.cat(
+        [
+            torch.rand(3, 6, 40, 2, generator=gen) * torch.tensor([300.0, 300.0]) - 150.0,  # near and far
+            torch.rand(3, 6, 40, 1, generator=gen) * 6.0 - 3.0,
+            torch.rand(3, 6, 40, 2, generator=gen) * 12.0 + 0.3,  # up to buses
+        ],
+        -1,
+    )
+    valid = torch.rand(40, generator=gen) > 0.2
+    got = rasterize_near(boxes, valid, PLANNER_BEV_GRID)
+    ref = rasterize_boxes(boxes, valid[None].expand(3, -1), PLANNER_BEV_GRID)
+    assert torch.equal(got, ref) and ref.sum() > 0
+    assert rasterize_near(boxes + 1e3 * torch.tensor([1.0, 0, 0, 0, 0]), valid, PLANNER_BEV_GRID).sum() == 0

@@ -14,6 +14,7 @@ from scipy import stats
 from drivewm.commands.eval_relevance import main as relevance_main
 from drivewm.evaluation.relevance import (
     RelevanceConfig,
+    _intercept,
     dependent_score,
     occupancy_counts,
     rank_per_scene,
@@ -71,6 +72,8 @@ def test_dependent_score_and_unsafety_by_hand():
     # true flags override the gates: a true collision at the scorer's 'no collision' time counts as t = 3 s
     dep_true = dependent_score(res, collision=torch.tensor([[True, False, False, False, False]]))[0]
     assert math.isclose(float(dep_true[0]), 0.5)
+    dep_t = dependent_score(res, torch.tensor([[True] + [False] * 4]), None, torch.tensor([[0.6] + [math.inf] * 4]))
+    assert dep_t[0, [0, 2]].tolist() == pytest.approx([0.1, 0.25])  # the earliest time wins
     cfg = ScorerConfig()
     u = unsafety(res, cfg)[0]
     assert torch.allclose(u, torch.tensor([0.0, max(0.2, 0.1 * 0.5 / 0.3), 0.6, 1.0, 1.0]), atol=1e-6)
@@ -225,3 +228,50 @@ def test_tiny_end_to_end_run(tmp_path):
     assert again["models"]["oracle"]["kendall_tau"] == pytest.approx(
         res["models"]["oracle"]["kendall_tau"], nan_ok=True
     )
+
+
+def test_intercept_plans_meet_the_road_user():
+    route = torch.stack([torch.arange(-5.0, 120.0), torch.zeros(125)], -1)
+    for xy, vel, v0 in (
+        ((20.0, 0.0), (0.0, 0.0), 10.0),
+        ((25.0, 3.0), (4.0, 0.0), 8.0),
+        ((30.0, -5.0), (0.0, 2.5), 6.0),
+    ):
+        hit = _intercept(torch.tensor(xy), torch.tensor(vel), v0)
+        assert hit is not None
+        dense = route_following_plan(route, v0, hit[0], 16.0, hit[1])
+        centre = dense[:, :2] + 1.38 * torch.stack([torch.cos(dense[:, 2]), torch.sin(dense[:, 2])], -1)
+        t = torch.arange(1, 31) * 0.1
+        agent = torch.tensor(xy) + t[:, None] * torch.tensor(vel)
+        assert float((centre - agent).norm(dim=-1).min()) < 1.5  # the ego's centre passes through the agent's
+    assert _intercept(torch.tensor([40.0, 0.0]), torch.tensor([15.0, 0.0]), 5.0) is None  # too fast to catch
+
+
+def test_learned_model_rows_with_and_without_plan_conditioning():
+    """The learned model (untrained, tiny config) runs through the same path on rendered cameras; the
+    two rows share one model, and the plan-conditioning switch is restored after each call."""
+    from carla_bridge.lite.backend import LiteBackend
+    from carla_bridge.lite.config import LiteConfig
+    from carla_bridge.maps import load_town
+    from drivewm.evaluation.relevance import build_runners, evaluate_scene, prepare_scene
+    from drivewm.model import DriveWorldModel, ModelConfig
+
+    town01 = load_town("Town01")
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = DriveWorldModel(ModelConfig()).eval()
+    h, w = model.config.image_size
+    cfg = RelevanceConfig(
+        towns=("Town01",), scenes=1, plans=6, models=("drivewm", "empty"), ckpt="unused", warmup=(0.5, 1.0)
+    )
+    lite = LiteConfig(num_vehicles=4, num_pedestrians=0, num_parked=0, num_props=0)
+    backend = LiteBackend(town01, lite, render="cameras", render_every=10**9, image_size=(w, h))
+    runners = build_runners(cfg, backend, model)
+    assert [r.row for r in runners] == ["drivewm", "drivewm-noplan", "empty"]
+    info = prepare_scene(backend, town01, cfg, 0, True)
+    rec, _keep = evaluate_scene(backend, runners, cfg, info, True)
+    on, off = rec["models"]["drivewm"], rec["models"]["drivewm-noplan"]
+    assert len(on["score"]) == len(off["score"]) == 6 and on["finite"] and off["finite"]
+    assert on["unsafety"] != off["unsafety"]  # the plan pathway changes the predicted risk under each plan
+    assert model.plan_conditioning  # restored
+    assert sum(on["occ_union"]) >= sum(on["occ_intersection"]) >= 0
