@@ -223,9 +223,8 @@ INTERACTION_RADIUS = 25.0  # [m] a branch point wants a moving agent this close 
 
 def branch_due(k: int, last: int | None, cfg: GeneratorConfig, snap: WorldSnapshot) -> bool:
     """Branch at keyframe `k`? At least `branch_every` keyframes after the previous branch point (the
-    first from `branch_start`), at the first such keyframe where traffic can react to the ego within
-    the horizon — a moving vehicle following in its lane (behind it, within `INTERACTION_RADIUS`,
-    less than 2.5 m to the side) or a pedestrian within `INTERACTION_RADIUS` — and at the latest
+    first from `branch_start`), at the first such keyframe where a moving vehicle or a pedestrian is
+    within `INTERACTION_RADIUS` of the ego (traffic that can react to the ego), and at the latest
     `branch_every` keyframes after it became due."""
     due_from = cfg.branch_start if last is None else last + cfg.branch_every
     if k < due_from:
@@ -234,12 +233,10 @@ def branch_due(k: int, last: int | None, cfg: GeneratorConfig, snap: WorldSnapsh
         return True
     if not len(snap.track_id):
         return False
-    rel = world_boxes_to_ego(np.concatenate([snap.center, snap.yaw[:, None], snap.size], 1), snap.ego)
-    near = np.hypot(rel[:, 0], rel[:, 1]) < INTERACTION_RADIUS
+    dist = np.hypot(*(snap.center[:, :2] - snap.ego[:2]).T)
     moving = np.hypot(*snap.velocity.T) > 0.1
-    follower = moving & (rel[:, 0] < 0) & (np.abs(rel[:, 1]) < 2.5) & (snap.cls != int(AgentClass.PEDESTRIAN))
     ped = snap.cls == int(AgentClass.PEDESTRIAN)
-    return bool((near & (follower | ped)).any())
+    return bool(((dist < INTERACTION_RADIUS) & (moving | ped)).any())
 
 
 PARKED_SPEED = 0.05  # [m/s] a vehicle never faster than this in the whole scene counts as parked

@@ -274,6 +274,9 @@ def write_mini_nuscenes(root: Path) -> MiniNuScenes:
                 collision=np.zeros(2, bool),
                 offroad=np.zeros(2, bool),
             )
+    (ext / "lights").mkdir()
+    lights = {tok(0, "sample", 1): [0, 23.5], tok(0, "sample", 2): [2, None]}  # red 23.5 m ahead; then none
+    (ext / "lights" / "scene-0000.json").write_text(json.dumps(lights))
     (ext / "splits.json").write_text(json.dumps(splits))
     (ext / "generator.json").write_text(json.dumps({"name": "mini-fixture"}))
     tdir = root / VERSION

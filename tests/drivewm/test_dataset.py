@@ -92,6 +92,11 @@ def _around(centres: torch.Tensor, xy) -> torch.Tensor:
     return (d[..., 0].abs() < 3.2) & (d[..., 1].abs() < 1.8)
 
 
+def test_traffic_light_targets(train_set):
+    states = [(int(train_set[i].targets.light_state), float(train_set[i].targets.light_distance)) for i in range(3)]
+    assert states == [(-1, -1.0), (0, 23.5), (2, -1.0)]  # keyframe 0 has no entry
+
+
 def test_future_occupancy_is_warped_into_the_current_frame(train_set):
     tg = train_set[1].targets
     grid = TINY_DATA.grid
