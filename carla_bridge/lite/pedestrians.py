@@ -1,6 +1,7 @@
 """Pedestrians (simple crossing model): each walks back and forth along a polyline path on the
 sidewalk that may cross the road (at a junction, or jaywalking elsewhere); before stepping onto
-the road it waits while a vehicle (the ego included) is close or approaching. Paths are built at
+the road it waits while a vehicle (the ego included) is close or approaching, and anywhere it stops
+while a moving vehicle (or the ego's predicted footprint) comes within reach. Paths are built at
 reset (numpy, seeded); the step is vectorized over `[W, P]`.
 """
 
@@ -102,6 +103,9 @@ def _sidewalk_ok(town, pts: np.ndarray, seg_road: np.ndarray) -> bool:
     return bool(_offroad(town, np.concatenate(samples), 0.3).all()) if samples else True
 
 
+THREAT_DISTANCE = 1.5  # [m] a moving vehicle's box this close stops a pedestrian
+
+
 def pedestrian_step(p: dict[str, Tensor], vehicle_boxes: Tensor, vehicle_speed: Tensor, dt: float) -> dict[str, Tensor]:
     """Advance pedestrians one step.
 
@@ -109,7 +113,8 @@ def pedestrian_step(p: dict[str, Tensor], vehicle_boxes: Tensor, vehicle_speed: 
         p: fields `[W, P]` unless noted: path `[W, P, 4, 2]`, cum `[W, P, 4]` (arc length at the
             path points), road `[W, P, 3]` bool, u (arc position), dir (±1), v0 (walking speed),
             speed, valid.
-        vehicle_boxes: `[W, V, 5]` boxes of every vehicle incl. the ego (invalid rows far away).
+        vehicle_boxes: `[W, V, 5]` boxes of every vehicle incl. the ego and its predicted
+            footprint (invalid rows far away).
         vehicle_speed: `[W, V]`.
         dt: step [s].
 
@@ -128,7 +133,11 @@ def pedestrian_step(p: dict[str, Tensor], vehicle_boxes: Tensor, vehicle_speed: 
     d = point_box_distance(axy[:, :, None, :], vehicle_boxes)[:, :, 0, :]  # [W, P, V]
     danger = (d < 3.0 + 2.5 * vehicle_speed[:, None, :]).any(-1)
     touching = (d < 0.5).any(-1)
-    wait = (~on_road & road_ahead & danger) | touching
+    # a moving vehicle (or the ego's predicted footprint) within reach of where the pedestrian is
+    # going, on the road or off it: the pedestrian stops for it (stopped vehicles don't hold pedestrians, so a
+    # car waiting for a pedestrian never deadlocks with it)
+    threatened = ((vehicle_speed[:, None, :] > 0.5) & (d < THREAT_DISTANCE)).any(-1)
+    wait = (~on_road & road_ahead & danger) | touching | threatened
     speed = torch.where(wait | ~p["valid"], torch.zeros_like(p["v0"]), p["v0"])
     u = u + dr * speed * dt
     flip_hi = u >= total

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from agents.idm import idm_acceleration
-from carla_bridge.lite.geometry import point_box_distance_paired
+from carla_bridge.lite.geometry import point_box_distance, point_box_distance_paired
 from carla_bridge.lite.lights import RED, YELLOW
 from carla_bridge.lite.map_data import MapData
 
@@ -62,6 +62,7 @@ def vehicle_step(
     lights: Tensor,
     ego_xy: Tensor,
     cfg,
+    ego_sweep: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """Advance all background vehicles one step.
 
@@ -76,6 +77,9 @@ def vehicle_step(
         lights: `[W, H]` head states.
         ego_xy: `[W, 2]` ego position (stuck vehicles far from it are respawned).
         cfg: `LiteConfig`.
+        ego_sweep: `[W, S, 5]` the ego's box and its predicted boxes over the next seconds; a
+            vehicle about to enter a junction yields (stops at the entry) while the sweep crosses
+            the junction part of its path, unless the ego is behind it. None: no junction yield to the ego.
 
     Returns:
         The updated vehicle fields (new dict).
@@ -167,6 +171,10 @@ def vehicle_step(
     conflict_busy = (conf & in_junction[:, None, :]).any(-1)
     # a vehicle that has waited long at the entry stops yielding to conflicts (deadlock breaker;
     # whatever physically occupies its path still stops it)
+    if ego_sweep is not None:
+        conflict_busy = conflict_busy | _ego_crosses_junction(
+            pxy, path_lane, nxt_safe, md, ego_sweep, v["xy"], v["yaw"], half_w + cfg.clearance_margin
+        )
     must_yield = near_entry & (blocked_inside | (conflict_busy & (v["still"] < cfg.yield_patience)))
     stop_gap = torch.where(must_yield, torch.minimum(stop_gap, to_end), stop_gap)
 
@@ -209,6 +217,27 @@ def vehicle_step(
         out = _respawn(md, out, need, xy, ego_xy)
         out["xy"], out["yaw"], out["z"] = md.interp(out["lane"], out["s"])
     return out
+
+
+def _ego_crosses_junction(
+    pxy: Tensor,
+    path_lane: Tensor,
+    nxt: Tensor,
+    md: MapData,
+    ego_sweep: Tensor,
+    xy: Tensor,
+    yaw: Tensor,
+    reach: Tensor,
+) -> Tensor:
+    """`[W, N]` bool: the ego's sweep `[W, S, 5]` touches (within `reach [W, N]`) the junction part
+    of a vehicle's path (path points `pxy [W, N, K, 2]` on the next lane `nxt [W, N]` when it is a
+    junction lane) and the ego is not behind the vehicle (its centre ahead of the vehicle's)."""
+    in_junction = (path_lane == nxt[..., None]) & md.is_junction[path_lane]  # [W, N, K]
+    d = point_box_distance(pxy, ego_sweep)  # [W, N, K, S]
+    touch = ((d.amin(-1) < reach[..., None]) & in_junction).any(-1)
+    rel = ego_sweep[:, None, 0, :2] - xy  # [W, N, 2]
+    ahead = rel[..., 0] * torch.cos(yaw) + rel[..., 1] * torch.sin(yaw) > 0.0
+    return touch & ahead
 
 
 def _respawn(md: MapData, v: dict[str, Tensor], need: Tensor, xy: Tensor, ego_xy: Tensor) -> dict[str, Tensor]:

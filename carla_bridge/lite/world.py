@@ -42,6 +42,7 @@ from planner.controller import ControllerParams, track_plans
 
 FRONT = EGO.rear_axle_to_center + 0.5 * EGO.length  # rear axle → front bumper [m]
 MIN_SPEED_CHECKPOINTS = 10
+EGO_SWEEP_SECONDS = (1.0, 2.0)  # the ego's straight-ahead boxes vehicles yield to at junction entries
 _CLASS_KIND = {
     int(AgentClass.PEDESTRIAN): InfractionKind.COLLISION_PEDESTRIAN,
     int(AgentClass.BARRIER): InfractionKind.COLLISION_STATIC,
@@ -417,13 +418,15 @@ class LiteWorld:
         )
         vfields = {k[4:]: v for k, v in st.items() if k.startswith("veh_")}
         vfields["speed"] = st["veh_speed"]
-        vout = vehicle_step(md, vfields, obstacles, obst_vel, obst_valid, lights, new_ego[:, :2], cfg)
+        sweep = ego_box[:, None].repeat(1, len(EGO_SWEEP_SECONDS) + 1, 1)  # [W, S, 5] now and predicted
+        sweep[:, 1:, :2] = sweep[:, 1:, :2] + ego_vel[:, None] * sweep.new_tensor(EGO_SWEEP_SECONDS)[None, :, None]
+        vout = vehicle_step(md, vfields, obstacles, obst_vel, obst_valid, lights, new_ego[:, :2], cfg, ego_sweep=sweep)
         for k2, v2 in vout.items():
             st["veh_" + k2] = v2
         # pedestrians
         if st["ped_u"].shape[1]:
-            movers = torch.cat([vb, ego_box[:, None]], 1)
-            mover_speed = torch.cat([st["veh_speed"], new_ego[:, 3:4]], 1)
+            movers = torch.cat([vb, ego_box[:, None], pred[:, None]], 1)
+            mover_speed = torch.cat([st["veh_speed"], new_ego[:, 3:4], new_ego[:, 3:4]], 1)
             p = {k[4:]: v for k, v in st.items() if k.startswith("ped_")}
             pout = pedestrian_step(p, movers, mover_speed, cfg.dt)
             for k2 in ("u", "dir", "speed", "xy", "yaw"):
