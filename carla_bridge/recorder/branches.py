@@ -3,7 +3,12 @@
 The plans are built along the ego's route centreline in the t0 ego frame from a speed profile and
 a lateral-offset profile per kind (`config.BRANCH_KINDS`): `keep` (hold speed), `brake` (−6 m/s²
 to a stop), `slow` (−2 m/s²), `accelerate` (+2 m/s²), `left_offset`/`right_offset` (±3.5 m over
-3 s, a lane change), `swerve_left`/`swerve_right` (±3.5 m within 1 s, then held: unsafe). The
+3 s, a lane change), `swerve_left`/`swerve_right` (±3.5 m within 1 s, then held: unsafe),
+`cut_in_left`/`cut_in_right` (±3.5 m within 1.5 s while accelerating: in front of a car in the
+next lane). Which kinds a branch point gets depends on the scene at t0 (`interaction_kinds`,
+`choose_kinds`): besides `keep` and `brake`, plans that enter the path of the agents around the
+ego (cut in front of a neighbour, swerve towards an oncoming car or a pedestrian, accelerate into a
+crossing, brake for a follower), so that the traffic's reaction to the ego shows in the branches. The
 simulator branches its state into K worlds, a plan-tracking controller drives each world's ego,
 and every 0.5 s the ego pose, the agents and the Occ3D semantics (in the t0 ego frame) are kept.
 """
@@ -22,11 +27,12 @@ from occupancy.grid import GridSpec
 HORIZON_STEPS = 6
 STEP_SECONDS = 0.5
 LANE_OFFSET = 3.5  # [m]
+CUT_IN_SECONDS = 1.5  # a cut-in reaches the next lane this fast (while accelerating at 1.5 m/s²)
 
 
 def speed_profile(kind: str, v0: float, t: np.ndarray) -> np.ndarray:
     """Arc length `[T]` travelled at times `t` [s] for a plan kind, from speed `v0` [m/s]."""
-    accel = {"brake": -6.0, "slow": -2.0, "accelerate": 2.0}.get(kind, 0.0)
+    accel = {"brake": -6.0, "slow": -2.0, "accelerate": 2.0, "cut_in_left": 1.5, "cut_in_right": 1.5}.get(kind, 0.0)
     v_max = 15.0
     if accel < 0:
         t_stop = v0 / -accel if v0 > 0 else 0.0
@@ -44,11 +50,87 @@ def lateral_profile(kind: str, t: np.ndarray) -> np.ndarray:
     sign = 1.0 if kind.endswith("left") or kind == "left_offset" else -1.0
     if kind in ("left_offset", "right_offset"):
         u = np.clip(t / 3.0, 0.0, 1.0)
+    elif kind in ("cut_in_left", "cut_in_right"):
+        u = np.clip(t / CUT_IN_SECONDS, 0.0, 1.0)
     elif kind in ("swerve_left", "swerve_right"):
         u = np.clip(t / 1.0, 0.0, 1.0)
     else:
         return np.zeros_like(t)
     return sign * LANE_OFFSET * (3 * u**2 - 2 * u**3)
+
+
+BASE_KINDS = ("keep", "brake")  # every branch point starts with these (the reference and a hard brake)
+
+
+def interaction_kinds(
+    ego: np.ndarray,
+    center: np.ndarray,
+    yaw: np.ndarray,
+    velocity: np.ndarray,
+    cls: np.ndarray,
+    parked: np.ndarray,
+) -> list[str]:
+    """Plan kinds that make the ego enter the path of an agent around it at t0, nearest first.
+
+    Read from the scene state (no randomness), in the ego frame (x forward, y left):
+    - a vehicle following in the ego's lane (behind, |y| < 2 m, same heading) → `brake`, `slow`;
+    - a same-direction vehicle in the next lane (2 m ≤ |y| ≤ 6 m, from 20 m behind to 15 m ahead)
+      → `cut_in_left`/`cut_in_right` (cut in front of it);
+    - an oncoming vehicle up to 50 m ahead → a swerve towards its side (`swerve_left`/`swerve_right`);
+    - a pedestrian up to 25 m ahead and 8 m aside → a swerve towards it;
+    - a crossing vehicle up to 35 m ahead → `accelerate` (reach the junction first: it must yield);
+    - a leader in the ego lane up to 40 m ahead → `accelerate` (close up on it), ranked last.
+
+    Args:
+        ego: `[4]` ego rear-axle pose (x, y, z, yaw), world frame.
+        center: `[A, 2+]` agent box centres; yaw `[A]`; velocity `[A, 2]` world frame;
+            cls `[A]` `AgentClass`; parked `[A]` bool.
+
+    Returns:
+        Kind names, unique, ordered by the distance of the agent that motivates them.
+    """
+    from agents.states import AgentClass
+
+    c, s = math.cos(ego[3]), math.sin(ego[3])
+    pts = np.asarray(center, dtype=np.float64)
+    d = pts[:, :2] - np.asarray(ego[:2], dtype=np.float64) if pts.size else np.zeros((0, 2))
+    x, y = c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]
+    rel = np.cos(np.asarray(yaw, dtype=np.float64) - ego[3])  # heading alignment with the ego
+    cls = np.asarray(cls, dtype=np.int64)
+    ped = cls == int(AgentClass.PEDESTRIAN)
+    static = np.isin(cls, [int(AgentClass.BARRIER), int(AgentClass.TRAFFIC_CONE)])
+    vehicle = ~ped & ~static & ~np.asarray(parked, dtype=bool)
+    dist = np.hypot(x, y)
+    side = np.where(y >= 0.0, "left", "right")
+    found: list[tuple[float, str]] = []
+    for i in np.argsort(dist, kind="stable"):
+        if vehicle[i] and rel[i] > 0.7 and abs(y[i]) < 2.0 and -25.0 <= x[i] < 0.0:
+            found += [(dist[i], "brake"), (dist[i], "slow")]
+        elif vehicle[i] and rel[i] > 0.7 and 2.0 <= abs(y[i]) <= 6.0 and -20.0 <= x[i] <= 15.0:
+            found.append((dist[i], f"cut_in_{side[i]}"))
+        elif vehicle[i] and rel[i] < -0.7 and 0.0 <= x[i] <= 50.0 and abs(y[i]) <= 8.0:
+            found.append((dist[i], f"swerve_{side[i]}"))
+        elif ped[i] and 0.0 <= x[i] <= 25.0 and abs(y[i]) <= 8.0:
+            found.append((dist[i], f"swerve_{side[i]}"))
+        elif vehicle[i] and abs(rel[i]) <= 0.7 and 0.0 <= x[i] <= 35.0 and abs(y[i]) <= 25.0:
+            found.append((dist[i], "accelerate"))
+        elif vehicle[i] and rel[i] > 0.7 and abs(y[i]) < 2.0 and 0.0 <= x[i] <= 40.0:
+            found.append((dist[i] + 100.0, "accelerate"))
+    out: list[str] = []
+    for _, kind in sorted(found, key=lambda f: f[0]):
+        if kind not in out:
+            out.append(kind)
+    return out
+
+
+def choose_kinds(k: int, interactive: list[str], defaults: tuple[str, ...]) -> list[str]:
+    """The `k` plan kinds of one branch point: `BASE_KINDS`, then the scene's `interactive` kinds
+    (from `interaction_kinds`), then the `defaults` in their order, without repeats."""
+    out: list[str] = []
+    for kind in (*BASE_KINDS, *interactive, *defaults):
+        if kind not in out:
+            out.append(kind)
+    return out[:k]
 
 
 def route_frame_path(route_xy: np.ndarray, ego: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

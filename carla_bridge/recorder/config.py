@@ -117,7 +117,8 @@ class GeneratorConfig:
         return "val" if spec.index % 4 == 3 else "train"
 
 
-# branch plan kinds, in the order they are taken for --branches K (unsafe ones included early)
+# default branch plan kinds, in the order they fill --branches K after `keep`, `brake` and the kinds the
+# scene at the branch point asks for (`branches.interaction_kinds`; unsafe ones included early)
 BRANCH_KINDS: tuple[str, ...] = (
     "keep",
     "brake",

@@ -19,6 +19,8 @@ from carla_bridge.recorder.branches import (
     HORIZON_STEPS,
     STEP_SECONDS,
     branch_trajectories,
+    choose_kinds,
+    interaction_kinds,
     plan_window,
     semantics_in_frame,
     static_base,
@@ -298,7 +300,7 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
     boxes2d: dict[str, dict] = {}
     lights: dict[str, list] = {}
     last_branch: int | None = None
-    kinds = list(BRANCH_KINDS[: cfg.branches])
+    default_kinds = tuple(BRANCH_KINDS)
     drivable = getattr(getattr(town_map, "static", None), "drivable", None)
     if drivable is not None:
         import shapely
@@ -313,8 +315,13 @@ def record_scene(spec: SceneSpec, cfg: GeneratorConfig, out: Path, info: MapInfo
         lights[token] = list(driver.route_light())
         keyframes.append(meta)
         boxes2d[token] = {ids.instance_token(t): v for t, v in b2d.items()}
-        if kinds and branch_due(k, last_branch, cfg, snap):
+        # a branch needs its whole 3 s horizon logged too (the dataset pairs it with the logged future)
+        last_possible = cfg.num_keyframes - HORIZON_STEPS - 1
+        due = branch_due(k, last_branch, cfg, snap) or (last_branch is None and k == last_possible)
+        if cfg.branches and k <= last_possible and due:
             last_branch = k
+            near = interaction_kinds(snap.ego, snap.center, snap.yaw, snap.velocity, snap.cls, snap.parked)
+            kinds = choose_kinds(cfg.branches, near, default_kinds)
             arrays = record_branch_point(
                 driver,
                 snap,

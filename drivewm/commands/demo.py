@@ -42,7 +42,7 @@ def pipeline(out: Path, quick: bool) -> list[Step]:
     data, version = out / "data", "v1.0-sim-demo"
     train_config = training_config(out / "train", max_steps=20 if quick else 300)
     ckpt = out / "train" / "checkpoints" / "last.ckpt"
-    scenes, seconds = ("2", "8") if quick else ("8", "20")
+    scenes, seconds = ("2", "8") if quick else ("6", "16")
     steps = [
         Step(
             "generate dataset",
@@ -67,6 +67,8 @@ def pipeline(out: Path, quick: bool) -> list[Step]:
                 version,
                 "--seed",
                 "0",
+                "--workers",
+                "2",
             ),
         ),
         Step("check dataset", ("data", "check", str(data), "--version", version)),
@@ -138,9 +140,11 @@ def pipeline(out: Path, quick: bool) -> list[Step]:
                     "--route-ids",
                     "0,1" if quick else "0,1,2,3",
                     "--max-route-length",
-                    "150" if quick else "300",
+                    "150" if quick else "200",
                     "--seeds",
-                    "1" if quick else "2",
+                    "1",
+                    "--workers",
+                    "2",
                     "--backend",
                     "lite",
                     "--out",
