@@ -73,7 +73,7 @@ def interaction_kinds(
     """Plan kinds that make the ego enter the path of an agent around it at t0, nearest first.
 
     Read from the scene state (no randomness), in the ego frame (x forward, y left):
-    - a vehicle following in the ego's lane (behind, |y| < 2 m, same heading) → `brake`, `slow`;
+    - a vehicle following in the ego's lane (behind, |y| < 2 m, same heading) → `brake` (a base kind);
     - a same-direction vehicle in the next lane (2 m ≤ |y| ≤ 6 m, from 20 m behind to 15 m ahead)
       → `cut_in_left`/`cut_in_right` (cut in front of it);
     - an oncoming vehicle up to 50 m ahead → a swerve towards its side (`swerve_left`/`swerve_right`);
@@ -105,7 +105,7 @@ def interaction_kinds(
     found: list[tuple[float, str]] = []
     for i in np.argsort(dist, kind="stable"):
         if vehicle[i] and rel[i] > 0.7 and abs(y[i]) < 2.0 and -25.0 <= x[i] < 0.0:
-            found += [(dist[i], "brake"), (dist[i], "slow")]
+            found.append((dist[i], "brake"))
         elif vehicle[i] and rel[i] > 0.7 and 2.0 <= abs(y[i]) <= 6.0 and -20.0 <= x[i] <= 15.0:
             found.append((dist[i], f"cut_in_{side[i]}"))
         elif vehicle[i] and rel[i] < -0.7 and 0.0 <= x[i] <= 50.0 and abs(y[i]) <= 8.0:

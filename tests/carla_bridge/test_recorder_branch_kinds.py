@@ -34,7 +34,7 @@ def _kinds(agents, ego=EGO):
 
 
 def test_each_interaction_gets_its_plan_kind():
-    assert _kinds([(-8.0, 0.3, 0.0, CAR, False)]) == ["brake", "slow"]  # follower
+    assert _kinds([(-8.0, 0.3, 0.0, CAR, False)]) == ["brake"]  # follower
     assert _kinds([(-3.0, 3.5, 0.05, CAR, False)]) == ["cut_in_left"]  # neighbour, left lane
     assert _kinds([(5.0, -3.4, 0.0, CAR, False)]) == ["cut_in_right"]
     assert _kinds([(30.0, 3.3, math.pi, CAR, False)]) == ["swerve_left"]  # oncoming
@@ -49,14 +49,14 @@ def test_each_interaction_gets_its_plan_kind():
 
 def test_kinds_ordered_by_distance_and_independent_of_ego_pose():
     scene = [(40.0, 3.5, math.pi, CAR, False), (-6.0, 0.0, 0.0, CAR, False), (10.0, -4.0, 0.0, PED, False)]
-    want = ["brake", "slow", "swerve_right", "swerve_left"]
+    want = ["brake", "swerve_right", "swerve_left"]
     assert _kinds(scene) == want
     assert _kinds(scene, ego=np.array([120.0, -35.0, 0.3, 2.0 * math.pi / 3])) == want
 
 
 def test_choose_kinds():
     assert choose_kinds(2, ["swerve_left"], BRANCH_KINDS) == list(BASE_KINDS)
-    assert choose_kinds(4, ["brake", "slow", "swerve_left"], BRANCH_KINDS) == ["keep", "brake", "slow", "swerve_left"]
+    assert choose_kinds(4, ["brake", "swerve_left"], BRANCH_KINDS) == ["keep", "brake", "swerve_left", "left_offset"]
     assert choose_kinds(4, [], BRANCH_KINDS) == list(BRANCH_KINDS[:4])
     k8 = choose_kinds(8, ["cut_in_right"], BRANCH_KINDS)
     assert len(k8) == len(set(k8)) == 8 and k8[2] == "cut_in_right"
