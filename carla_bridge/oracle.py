@@ -230,15 +230,8 @@ class OracleWorldModel:
                 f"the oracle's simulator is at t={w_time:.3f} s "
                 f"but the observation is at t={float(obs.timestamp[0]):.3f} s"
             )
-        return SceneState(
-            agents=privileged.agents,
-            speed=obs.speed,
-            ego_pose=obs.ego_pose,
-            route=obs.route,
-            route_valid=obs.route_valid,
-            timestamp=obs.timestamp,
-            extras={"light_state": privileged.light_state, "light_distance": privileged.light_distance},
-        ).validate()
+        extras = {"light_state": privileged.light_state, "light_distance": privileged.light_distance}
+        return SceneState.from_observation(obs, privileged.agents, extras=extras)
 
     def _branch(self, dense: Tensor, pose0: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Run `dense [W, D, 3]` plans in W branches of the current state.

@@ -151,6 +151,27 @@ class SceneState:
     latent: Tensor | None = None
     extras: dict[str, Tensor] = field(default_factory=dict)
 
+    @classmethod
+    def from_observation(
+        cls,
+        obs: Observation,
+        agents: AgentStates,
+        latent: Tensor | None = None,
+        extras: dict[str, Tensor] | None = None,
+    ) -> SceneState:
+        """A scene state that carries the observation's odometry, route and time, with `agents` `[B, A]`
+        (detections, or ground truth for `-gt` baselines) and an optional latent; validated."""
+        return cls(
+            agents=agents,
+            speed=obs.speed,
+            ego_pose=obs.ego_pose,
+            route=obs.route,
+            route_valid=obs.route_valid,
+            timestamp=obs.timestamp,
+            latent=latent,
+            extras=dict(extras or {}),
+        ).validate()
+
     @property
     def batch_size(self) -> int:
         return int(self.speed.shape[0])

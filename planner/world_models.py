@@ -91,15 +91,7 @@ def _light_tensors(scene: SceneState) -> tuple[Tensor, Tensor]:
 
 
 def _scene(obs: Observation, agents: AgentStates, extras: dict[str, Tensor] | None = None) -> SceneState:
-    return SceneState(
-        agents=agents,
-        speed=obs.speed,
-        ego_pose=obs.ego_pose,
-        route=obs.route,
-        route_valid=obs.route_valid,
-        timestamp=obs.timestamp,
-        extras=extras or {},
-    ).validate()
+    return SceneState.from_observation(obs, agents, extras=extras)
 
 
 class EmptyWorldModel:

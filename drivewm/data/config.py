@@ -5,17 +5,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from carla_bridge.sensors.rig import CAMERAS  # nuScenes camera order (one definition)
 from occupancy import GridSpec
 
-# nuScenes camera order (DESIGN.md §3, Observation.images)
-CAMERAS: tuple[str, ...] = (
-    "CAM_FRONT",
-    "CAM_FRONT_RIGHT",
-    "CAM_FRONT_LEFT",
-    "CAM_BACK",
-    "CAM_BACK_LEFT",
-    "CAM_BACK_RIGHT",
-)
+__all__ = ["CAMERAS", "REAL_NUSCENES_VERSIONS", "DataConfig"]
+
 REAL_NUSCENES_VERSIONS = ("v1.0-trainval", "v1.0-mini", "v1.0-test")
 
 

@@ -265,16 +265,7 @@ class DriveWorldModel(nn.Module):
             "agent_speed": agents.speed,
             "det_scores": scores,
         }
-        return SceneState(
-            agents=agents,
-            speed=obs.speed,
-            ego_pose=obs.ego_pose,
-            route=obs.route,
-            route_valid=obs.route_valid,
-            timestamp=obs.timestamp,
-            latent=latent,
-            extras=extras,
-        )
+        return SceneState.from_observation(obs, agents, latent=latent, extras=extras)
 
     def _agent_tokens(self, latent: Tensor, agents: AgentStates) -> tuple[Tensor, Tensor]:
         """Agent tokens `[B, A, D]` (BEV feature at the centre + box attributes) and poses `[B, A, 3]`."""
