@@ -85,6 +85,26 @@ def _agent_pose(traj: np.ndarray, t: float) -> tuple[float, float, float]:
     )
 
 
+def _reference_inputs(proposals: Proposals, prediction: Prediction, route, route_valid) -> tuple:
+    """The scorer's inputs as float64/bool numpy arrays (the obstacle grid stays a tensor: it is converted one
+    scene at a time, being the big one): dense, feasible, obstacle_t, drivable, trajs, mode_p, valid, size,
+    light_p, light_d, route, route_valid."""
+    return (
+        proposals.dense.detach().cpu().double().numpy(),
+        proposals.feasible.cpu().numpy(),
+        prediction.obstacle_prob,
+        prediction.drivable_prob.detach().cpu().double().numpy(),
+        _np(prediction.agent_trajs),
+        _np(prediction.agent_mode_probs),
+        prediction.agent_valid.cpu().numpy(),
+        prediction.agent_size.detach().cpu().double().numpy(),
+        prediction.light_probs.detach().cpu().double().numpy(),
+        prediction.light_distance.detach().cpu().double().numpy(),
+        np.asarray(route.cpu() if hasattr(route, "cpu") else route, dtype=np.float64),
+        np.asarray(route_valid.cpu() if hasattr(route_valid, "cpu") else route_valid, dtype=bool),
+    )
+
+
 def reference_gates(
     proposals: Proposals,
     prediction: Prediction,
@@ -100,18 +120,9 @@ def reference_gates(
         `[B, len(Gate), N]` bool (True = passes).
     """
     cfg = cfg or ScorerConfig()
-    dense = proposals.dense.detach().cpu().double().numpy()
-    feasible = proposals.feasible.cpu().numpy()
-    obstacle_t = prediction.obstacle_prob  # converted one scene at a time (it is the big one)
-    drivable = prediction.drivable_prob.detach().cpu().double().numpy()
-    trajs = _np(prediction.agent_trajs)
-    mode_p = _np(prediction.agent_mode_probs)
-    valid = prediction.agent_valid.cpu().numpy()
-    size = prediction.agent_size.detach().cpu().double().numpy()
-    light_p = prediction.light_probs.detach().cpu().double().numpy()
-    light_d = prediction.light_distance.detach().cpu().double().numpy()
-    route = np.asarray(route.cpu() if hasattr(route, "cpu") else route, dtype=np.float64)
-    route_valid = np.asarray(route_valid.cpu() if hasattr(route_valid, "cpu") else route_valid, dtype=bool)
+    dense, feasible, obstacle_t, drivable, trajs, mode_p, valid, size, light_p, light_d, route, route_valid = (
+        _reference_inputs(proposals, prediction, route, route_valid)
+    )
     grid = prediction.grid
     lower, upper, voxel = grid.lower[:2], grid.upper[:2], grid.voxel[:2]
     b_count, n_count, d_count = dense.shape[:3]
@@ -198,18 +209,9 @@ def reference_gates_vectorized(
     """The same gates with shapely's array functions (`shapely.intersects` on polygon arrays), one
     scene at a time: the "vectorized shapely" baseline of the benchmark. Returns `[B, len(Gate), N]` bool."""
     cfg = cfg or ScorerConfig()
-    dense = proposals.dense.detach().cpu().double().numpy()
-    feasible = proposals.feasible.cpu().numpy()
-    obstacle_t = prediction.obstacle_prob  # converted one scene at a time (it is the big one)
-    drivable = prediction.drivable_prob.detach().cpu().double().numpy()
-    trajs = _np(prediction.agent_trajs)
-    mode_p = _np(prediction.agent_mode_probs)
-    valid = prediction.agent_valid.cpu().numpy()
-    size = prediction.agent_size.detach().cpu().double().numpy()
-    light_p = prediction.light_probs.detach().cpu().double().numpy()
-    light_d = prediction.light_distance.detach().cpu().double().numpy()
-    route = np.asarray(route.cpu() if hasattr(route, "cpu") else route, dtype=np.float64)
-    route_valid = np.asarray(route_valid.cpu() if hasattr(route_valid, "cpu") else route_valid, dtype=bool)
+    dense, feasible, obstacle_t, drivable, trajs, mode_p, valid, size, light_p, light_d, route, route_valid = (
+        _reference_inputs(proposals, prediction, route, route_valid)
+    )
     grid = prediction.grid
     lower, upper, voxel = grid.lower[:2], grid.upper[:2], grid.voxel[:2]
     b_count, n_count, d_count = dense.shape[:3]
