@@ -40,9 +40,12 @@ class ResBlock(nn.Module):
 
 
 class ImageBackbone(nn.Module):
-    """A ResNet-style encoder in plain torch, shared across cameras.
+    """A ResNet-style encoder in plain torch, shared across cameras, with one top-down (FPN) merge:
+    the deepest stage is upsampled ×2 and added to the stage before it, so the features keep the
+    finer stride of that stage (objects of a few pixels stay separable) with the deep receptive field.
 
-    `[B·V, 3, h, w]` float (normalised) → `[B·V, C, h/2^(S+1), w/2^(S+1)]` with S stages.
+    `[B·V, 3, h, w]` float (normalised) → `[B·V, C, h/2^S, w/2^S]` with S ≥ 2 stages
+    (`[B·V, C, h/4, w/4]` for one stage).
     """
 
     def __init__(self, channels: list[int], out_dim: int) -> None:
@@ -52,12 +55,20 @@ class ImageBackbone(nn.Module):
         for c in channels:
             stages.append(ResBlock(cin, c, stride=2))
             cin = c
-        self.stages = nn.Sequential(*stages)
+        self.stages = nn.ModuleList(stages)
         self.out = nn.Conv2d(cin, out_dim, 1)
-        self.stride = 2 ** (len(channels) + 1)
+        self.lateral = nn.Conv2d(channels[-2], out_dim, 1) if len(channels) > 1 else None
+        self.stride = 2 ** len(channels) if len(channels) > 1 else 4
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.out(self.stages(self.stem(x)))
+        x = self.stem(x)
+        skip = x
+        for stage in self.stages:
+            skip, x = x, stage(x)
+        out = self.out(x)
+        if self.lateral is None:
+            return out
+        return self.lateral(skip) + F.interpolate(out, size=skip.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def project_voxels(
