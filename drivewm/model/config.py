@@ -32,6 +32,8 @@ class ModelConfig:
         residual_dim: hidden channels of the coarse plan-conditioned occupancy correction.
         route_points: route polyline resampled to this many points for the ego head.
         plan_conditioning: False zeroes the whole plan pathway (the ablation in the open-loop report).
+        plan_dropout: share of training scenes whose plan pathway is switched off (so the ablation is a
+            trained plan-agnostic predictor and the pathway learns only what the plan adds).
         temporal: fuse the previous scene latent (warped by ego motion) in `encode`.
     """
 
@@ -54,6 +56,7 @@ class ModelConfig:
     residual_dim: int = 16
     route_points: int = 16
     plan_conditioning: bool = True
+    plan_dropout: float = 0.25
     temporal: bool = True
 
     def __post_init__(self) -> None:
@@ -62,6 +65,8 @@ class ModelConfig:
         gx, gy, _ = self.grid.shape
         if gx % self.coarse_factor or gy % self.coarse_factor:
             raise ValueError(f"ModelConfig.coarse_factor {self.coarse_factor} must divide the BEV shape {(gx, gy)}")
+        if not 0.0 <= self.plan_dropout < 1.0:
+            raise ValueError(f"ModelConfig.plan_dropout must be in [0, 1), got {self.plan_dropout}")
         for name in ("num_modes", "ego_modes", "max_agents", "horizon", "feat_dim", "bev_dim", "plan_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")

@@ -14,6 +14,7 @@ from occupancy import GridSpec
 NUM_AGENT_CLASSES = len(AgentClass)
 # box regression channels: offset x, y (in cells), log l, w, h, sin yaw, cos yaw, z, vx, vy
 BOX_CHANNELS = 10
+VELOCITY_CHANNELS = slice(8, 10)
 TRAJ_SCALE = (1.0, 0.5, 0.1)  # per-step scale of the raw (dx, dy, dyaw) outputs [m, m, rad]
 
 
@@ -45,7 +46,7 @@ def decode_detections(heatmap_logits: Tensor, box: Tensor, grid: GridSpec, max_a
     y = grid.lower[1] + (iy.float() + 0.5 + g[..., 1]) * vy
     size = torch.exp(g[..., 2:5].clamp(-3.0, 3.5))
     yaw = wrap_angle(torch.atan2(g[..., 5], g[..., 6]))
-    velocity = g[..., 8:10]
+    velocity = g[..., VELOCITY_CHANNELS]
     agent_cls = torch.gather(cls.flatten(1), 1, idx)
     valid = top > threshold
     if k < max_agents:  # pad to A slots

@@ -32,7 +32,7 @@ LOSS_WEIGHTS = {
     "occ_now": 0.5,
     "obstacle": 1.0,
     "drivable": 0.5,
-    "heatmap": 1.0,
+    "heatmap": 2.0,
     "box": 0.5,
     "traj": 0.5,
     "mode": 0.2,

@@ -11,12 +11,15 @@ the *scene dynamics* (a small recurrent conv net unrolled over the T future step
   and the scene's coarse features, modulated by the plan embedding (FiLM), upsampled and added to
   the scene's obstacle logits and (as "occupied vs free") to the semantic logits.
 
-`plan_conditioning=False` (config or attribute) zeroes the whole plan pathway: the ablation.
+`plan_conditioning=False` (config or attribute) zeroes the whole plan pathway: the ablation. The
+pathway's output layers start at zero, and training switches it off for a random share of the scenes
+(`plan_dropout`), so the plan-agnostic part is itself a trained predictor and the pathway learns only
+what the plan adds — the ablation is a fair baseline, not a crippled one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +36,7 @@ from .config import ModelConfig
 from .heads import (
     BOX_CHANNELS,
     NUM_AGENT_CLASSES,
+    VELOCITY_CHANNELS,
     decode_detections,
     decode_trajectories,
     ego_footprint_raster,
@@ -136,8 +140,10 @@ class DriveWorldModel(nn.Module):
         # trajectory heads start near their constant-velocity prior, modes spread (so winner-takes-all trains them all)
         _init_mode_head(self.agent_base, cfg.num_modes, t)
         _init_mode_head(self.ego_head[-1], cfg.ego_modes, t)
-        nn.init.zeros_(self.ego_status_head[-1].weight)
-        nn.init.zeros_(self.ego_status_head[-1].bias)
+        # the ego-status baseline and the plan pathway start as exact no-ops
+        for head in (self.ego_status_head[-1], self.inter_out[-1], self.res_out):
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
         coarse = self.grid.coarsen(cfg.coarse_factor, 1)
         self.register_buffer("coarse_cells", coarse.bev_centers(), persistent=False)
         self.coarse_cell = coarse.voxel[0]
@@ -209,7 +215,9 @@ class DriveWorldModel(nn.Module):
             obs: batched observation (images uint8 `[B, V, 3, h, w]`, or float in [0, 1]).
             prev: previous scene state of the same scenes (its `latent` and `ego_pose` are used).
             agents: optional `[B, A]` agent states to build the agent tokens from (training uses the
-                ground-truth boxes, teacher forcing); default the model's own detections.
+                ground-truth boxes, teacher forcing); default the model's own detections. Their
+                velocity is replaced by the model's own estimate at their cells, as detections carry
+                at run time: the trajectory heads never learn to lean on a velocity they will not get.
 
         Returns:
             `SceneState` with `latent [B, C, X, Y]` and extras: heatmap `[B, Ca, X, Y]`, box
@@ -224,8 +232,7 @@ class DriveWorldModel(nn.Module):
         trunk = self.det_trunk(latent)
         heat, box = self.heatmap(trunk), self.box(trunk)
         detections, scores = decode_detections(heat, box, self.grid, cfg.max_agents, cfg.det_threshold)
-        if agents is None:
-            agents = detections
+        agents = detections if agents is None else self._with_estimated_velocity(agents, box)
         pooled = torch.cat([latent.mean(dim=(2, 3)), latent.amax(dim=(2, 3))], dim=1)  # [B, 2C]
         cam_pooled = feats.mean(dim=(3, 4))  # [B, V, C]
         light = self.light(torch.cat([cam_pooled[:, 0], cam_pooled.mean(1), pooled], dim=1))
@@ -267,6 +274,18 @@ class DriveWorldModel(nn.Module):
         }
         return SceneState.from_observation(obs, agents, latent=latent, extras=extras)
 
+    def _with_estimated_velocity(self, agents: AgentStates, box: Tensor) -> AgentStates:
+        """`agents` with velocity `[B, A, 2]` (and speed) read from the box head `[B, 10, X, Y]` at
+        their centre cells (no gradient: the box loss trains it)."""
+        gx, gy = self.grid.bev_shape
+        ij = self.grid.world_to_voxel(agents.xy)
+        flat = (ij[..., 0].clamp(0, gx - 1) * gy + ij[..., 1].clamp(0, gy - 1)).long()  # [B, A]
+        vel_map = box.detach().flatten(2)[:, VELOCITY_CHANNELS]  # [B, 2, X·Y]
+        vel = torch.gather(vel_map, 2, flat[:, None].expand(-1, 2, -1)).transpose(1, 2)
+        vel = vel * agents.valid[..., None]
+        speed = (vel * torch.stack([torch.cos(agents.yaw), torch.sin(agents.yaw)], -1)).sum(-1)
+        return replace(agents, velocity=vel, speed=speed)
+
     def _agent_tokens(self, latent: Tensor, agents: AgentStates) -> tuple[Tensor, Tensor]:
         """Agent tokens `[B, A, D]` (BEV feature at the centre + box attributes) and poses `[B, A, 3]`."""
         lo, hi = self.grid.lower, self.grid.upper
@@ -290,12 +309,14 @@ class DriveWorldModel(nn.Module):
         return tokens, pose
 
     # ------------------------------------------------------------------ rollout
-    def rollout_raw(self, scene: SceneState, plans: Tensor) -> RolloutOutput:
+    def rollout_raw(self, scene: SceneState, plans: Tensor, plan_gate: Tensor | None = None) -> RolloutOutput:
         """The plan-dependent part, batched over N; see the module docstring.
 
         Args:
             scene: from `encode`.
             plans: `[B, N, T, 3]` rear-axle (x, y, yaw) in the current ego frame.
+            plan_gate: optional `[B]` float in [0, 1] scaling the plan pathway per scene (training's
+                plan dropout: 0 trains the plan-agnostic part alone, i.e. the ablation).
         """
         cfg = self.config
         b = scene.batch_size
@@ -315,7 +336,8 @@ class DriveWorldModel(nn.Module):
             rel = se2_relative(pose[:, None, :, None, :], plans[:, :, None])  # [B, N, A, T, 3]
             geom = self.inter_geom(plan_features(rel).flatten(3))  # [B, N, A, D]
             h = self.inter_agent(tokens)[:, None] + self.inter_plan(emb)[:, :, None] + geom
-            agent_out = base + self.inter_out(h)  # [B, N, A, K·(3T+1)]
+            gate = torch.ones(b, device=plans.device) if plan_gate is None else plan_gate.to(plans.dtype)
+            agent_out = base + self.inter_out(h) * gate[:, None, None, None]  # [B, N, A, K·(3T+1)]
             # occupancy: coarse residual from the ego footprint, FiLM by the plan embedding
             foot = ego_footprint_raster(plans, self.coarse_cells, self.coarse_cell)  # [B, N, T, Xc, Yc, 2]
             film = self.res_film(torch.cat([emb[:, :, None].expand(-1, -1, t, -1), pf], dim=-1))  # [B, N, T, 2Cr]
@@ -324,7 +346,7 @@ class DriveWorldModel(nn.Module):
             res = self.res_out(hid)[..., 0]  # [B, N, T, Xc, Yc]
             xc, yc = res.shape[-2:]
             residual = F.interpolate(res.reshape(-1, 1, xc, yc), size=(gx, gy), mode="bilinear", align_corners=False)
-            residual = residual.view(b, n, t, gx, gy)
+            residual = residual.view(b, n, t, gx, gy) * gate[:, None, None, None, None]
         else:
             agent_out = base.expand(b, n, a, -1)
             residual = torch.zeros(b, n, t, gx, gy, device=plans.device, dtype=plans.dtype)
@@ -384,6 +406,9 @@ class DriveWorldModel(nn.Module):
     def forward_batch(self, batch: Batch, teacher_forcing: bool = True) -> tuple[SceneState, Tensor, RolloutOutput]:
         """Encode a dataset batch (previous keyframe first, truncated: no gradient through it) and
         roll out the logged plan (n = 0) and the counterfactual branch plans (n = 1..Kb) together.
+        In training, the plan pathway of a random `config.plan_dropout` share of the scenes is
+        switched off, so the plan-agnostic part is itself a trained predictor (the ablation) and the
+        plan pathway learns only what the plan adds.
 
         Returns:
             (scene, plans `[B, 1+Kb, T, 3]`, rollout output).
@@ -405,7 +430,10 @@ class DriveWorldModel(nn.Module):
             )
         scene = self.encode(f.observation(), prev, agents=targets_to_agents(tg) if teacher_forcing else None)
         plans = torch.cat([tg.ego_future[:, None], tg.branch_plans], dim=1)
-        return scene, plans, self.rollout_raw(scene, plans)
+        gate = None
+        if self.training and self.config.plan_dropout > 0:
+            gate = (torch.rand(plans.shape[0], device=plans.device) >= self.config.plan_dropout).float()
+        return scene, plans, self.rollout_raw(scene, plans, plan_gate=gate)
 
     def compute_loss(self, batch: Batch) -> dict[str, Tensor]:
         """Named losses (see `drivewm.model.losses`) and their weighted sum under "loss"."""
@@ -440,10 +468,10 @@ class DriveWorldModel(nn.Module):
             self.semantics_now_logits(scene)[:, None], tg.occ_now[:, None], tg.occ_now_mask[:, None]
         )
         out_l["occ_now"] = now_ce
-        drv, drv_known = drivable_bev(tg.occ_now, tg.occ_now_mask)
-        out_l["drivable"] = masked_mean(
-            F.binary_cross_entropy_with_logits(ex["drivable_logit"], drv.float(), reduction="none"), drv_known
-        )
+        # drivable area on every cell, the unseen ones under and around the ego included: it is a map
+        # estimate the planner gates on exactly there (the occupancy terms keep the camera mask)
+        drv, _ = drivable_bev(tg.occ_now)
+        out_l["drivable"] = F.binary_cross_entropy_with_logits(ex["drivable_logit"], drv.float())
         out_l["heatmap"], out_l["box"] = detection_losses(ex["heatmap"], ex["box"], tg, self.grid)
         out_l["traj"], out_l["mode"] = wta_losses(
             out.agent_trajs[:, 0],

@@ -3,6 +3,7 @@ batching over plans, bad inputs, losses, geometry helpers."""
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import replace
 
@@ -47,6 +48,16 @@ def _plans(b: int, n: int, t: int = 6) -> torch.Tensor:
     return torch.stack([x, y, torch.atan2(y, x.clamp(min=0.1)) * 0.3], -1)
 
 
+def _with_active_plan_pathway(model: DriveWorldModel) -> DriveWorldModel:
+    """A copy whose plan pathway's output layers (zero at initialisation) hold random weights."""
+    active = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for layer in (active.inter_out[-1], active.res_out):
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.5)
+    return active
+
+
 def test_implements_world_model_and_prediction_contract(setup):
     cfg, model, batch = setup
     assert isinstance(model, WorldModel)
@@ -67,6 +78,7 @@ def test_implements_world_model_and_prediction_contract(setup):
 
 def test_rollout_of_n_plans_equals_n_single_rollouts(setup):
     _, model, batch = setup
+    model = _with_active_plan_pathway(model)
     plans = _plans(2, 7)
     with torch.no_grad():
         scene = model.encode(batch.features.observation())
@@ -78,8 +90,24 @@ def test_rollout_of_n_plans_equals_n_single_rollouts(setup):
             torch.testing.assert_close(single.agent_mode_probs[:, 0], joint.agent_mode_probs[:, i], atol=1e-5, rtol=0)
 
 
+def test_plan_pathway_starts_as_a_no_op(setup):
+    _, model, batch = setup
+    plans = _plans(2, 3)
+    with torch.no_grad():
+        scene = model.encode(batch.features.observation())
+        on = model.rollout(scene, plans)
+        model.plan_conditioning = False
+        try:
+            off = model.rollout(scene, plans)
+        finally:
+            model.plan_conditioning = True
+    torch.testing.assert_close(on.obstacle_prob, off.obstacle_prob, atol=0, rtol=0)
+    torch.testing.assert_close(on.agent_trajs, off.agent_trajs, atol=0, rtol=0)
+
+
 def test_plan_conditioning_changes_prediction_and_ablation_removes_it(setup):
     _, model, batch = setup
+    model = _with_active_plan_pathway(model)
     plans = _plans(2, 2)
     plans[:, 1, :, 1] += 3.0  # same speed profile, 3 m to the left
     with torch.no_grad():
@@ -87,6 +115,8 @@ def test_plan_conditioning_changes_prediction_and_ablation_removes_it(setup):
         pred = model.rollout(scene, plans)
         assert (pred.obstacle_prob[:, 0] - pred.obstacle_prob[:, 1]).abs().max() > 1e-4
         assert (pred.agent_trajs[:, 0] - pred.agent_trajs[:, 1]).abs().max() > 1e-4
+        # plan dropout's gate: 0 is exactly the ablation, per scene
+        gated = model.rollout_raw(scene, plans, plan_gate=torch.tensor([1.0, 0.0]))
         model.plan_conditioning = False
         try:
             off = model.rollout(scene, plans)
@@ -94,6 +124,8 @@ def test_plan_conditioning_changes_prediction_and_ablation_removes_it(setup):
             model.plan_conditioning = True
     torch.testing.assert_close(off.obstacle_prob[:, 0], off.obstacle_prob[:, 1])
     torch.testing.assert_close(off.agent_trajs[:, 0], off.agent_trajs[:, 1])
+    torch.testing.assert_close(torch.sigmoid(gated.obstacle_logits[1]), off.obstacle_prob[1])
+    torch.testing.assert_close(torch.sigmoid(gated.obstacle_logits[0]), pred.obstacle_prob[0])
 
 
 def test_bad_inputs_raise_value_error_naming_the_field(setup):
