@@ -13,7 +13,7 @@ import torch
 
 from drivewm.cli import main
 from drivewm.data import DataConfig, NuScenesWorldDataset
-from drivewm.evaluation.open_loop import OpenLoopConfig, evaluate_open_loop, match_agents
+from drivewm.evaluation.open_loop import OpenLoopConfig, evaluate_open_loop, match_agents, plan_dependent_cells
 from drivewm.model.checkpoint import load_world_model
 from occupancy import GridSpec
 from occupancy.builders import ego_mask
@@ -27,6 +27,7 @@ TINY_OVERRIDES = [
     "--model.config.plan_dim=16",
     "--model.config.max_agents=6",
     "--model.config.grid_voxel=[3.2, 3.2, 1.6]",
+    "--model.config.coarse_factor=5",
 ]
 
 
@@ -131,7 +132,12 @@ def test_agent_and_occupancy_numbers(evaluated, mini_nuscenes):
         union += int(((p | g) & keep).sum())
     got = res["occupancy"]["copy_last_gt"]["per_horizon"][0]["geometry_iou"]
     assert math.isclose(got, inter / union, rel_tol=1e-6)
-    assert res["plan_sensitivity"]["branch_plan"]["num_branches"] == 2
+    sens = res["plan_sensitivity"]
+    assert sens["branch_plan"]["num_branches"] == 2
+    # with ground-truth agent tokens every branch agent future is scored (no detection needed)
+    for name in ("branch_plan", "logged_plan", "plan_off"):
+        assert sens[name]["num_agent_futures_gt_tokens"] > 0
+        assert math.isfinite(sens[name]["agent_minADE_1_gt_tokens"])
 
 
 def test_eval_errors_are_one_line(evaluated, mini_nuscenes, tmp_path, capsys):
@@ -178,3 +184,16 @@ def test_match_agents_gates_and_assigns_one_to_one():
     gv = torch.tensor([[True, True, True]])
     m = match_agents(det, dv, gt, gv, radius=2.0)
     assert m.tolist() == [[1, 0, -1]]
+
+
+def test_plan_dependent_cells_are_where_valid_branches_disagree():
+    occ = torch.zeros(1, 3, 1, 2, 2, dtype=torch.bool)
+    occ[0, :, 0, 0, 0] = True  # all branches agree: occupied
+    occ[0, 0, 0, 0, 1] = True  # only branch 0 occupies (0, 1)
+    occ[0, 2, 0, 1, 1] = True  # only the invalid branch 2 occupies (1, 1)
+    valid = torch.tensor([[True, True, False]])
+    dep = plan_dependent_cells(occ, valid)
+    expected = torch.tensor([[False, True], [False, False]])
+    for k in range(3):
+        assert torch.equal(dep[0, k, 0], expected)
+    assert not plan_dependent_cells(occ, torch.tensor([[True, False, False]])).any()  # one branch: nothing depends
