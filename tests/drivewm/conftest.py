@@ -347,3 +347,21 @@ def mini_nuscenes(tmp_path_factory) -> MiniNuScenes:
                 mini = write_mini_nuscenes(path)
             done.write_text(mini.branch_sample)
         return MiniNuScenes(path, VERSION, done.read_text())
+
+
+@pytest.fixture(scope="session")
+def active_plan_pathway():
+    """`f(model) -> copy` whose plan pathway's output layers (zero at initialisation, so an untrained
+    model's plans change nothing) hold random weights, as after training."""
+
+    def make(model):
+        import copy
+
+        active = copy.deepcopy(model)
+        g = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for layer in (active.inter_out[-1], active.res_out):
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.5)
+        return active
+
+    return make

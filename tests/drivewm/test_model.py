@@ -3,7 +3,6 @@ batching over plans, bad inputs, losses, geometry helpers."""
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import replace
 
@@ -48,16 +47,6 @@ def _plans(b: int, n: int, t: int = 6) -> torch.Tensor:
     return torch.stack([x, y, torch.atan2(y, x.clamp(min=0.1)) * 0.3], -1)
 
 
-def _with_active_plan_pathway(model: DriveWorldModel) -> DriveWorldModel:
-    """A copy whose plan pathway's output layers (zero at initialisation) hold random weights."""
-    active = copy.deepcopy(model)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for layer in (active.inter_out[-1], active.res_out):
-            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.5)
-    return active
-
-
 def test_implements_world_model_and_prediction_contract(setup):
     cfg, model, batch = setup
     assert isinstance(model, WorldModel)
@@ -76,9 +65,9 @@ def test_implements_world_model_and_prediction_contract(setup):
     assert scene.extras["ego_plans"].shape == (2, cfg.ego_modes, 6, 3)
 
 
-def test_rollout_of_n_plans_equals_n_single_rollouts(setup):
+def test_rollout_of_n_plans_equals_n_single_rollouts(setup, active_plan_pathway):
     _, model, batch = setup
-    model = _with_active_plan_pathway(model)
+    model = active_plan_pathway(model)
     plans = _plans(2, 7)
     with torch.no_grad():
         scene = model.encode(batch.features.observation())
@@ -105,9 +94,9 @@ def test_plan_pathway_starts_as_a_no_op(setup):
     torch.testing.assert_close(on.agent_trajs, off.agent_trajs, atol=0, rtol=0)
 
 
-def test_plan_conditioning_changes_prediction_and_ablation_removes_it(setup):
+def test_plan_conditioning_changes_prediction_and_ablation_removes_it(setup, active_plan_pathway):
     _, model, batch = setup
-    model = _with_active_plan_pathway(model)
+    model = active_plan_pathway(model)
     plans = _plans(2, 2)
     plans[:, 1, :, 1] += 3.0  # same speed profile, 3 m to the left
     with torch.no_grad():

@@ -247,9 +247,10 @@ def test_intercept_plans_meet_the_road_user():
     assert _intercept(torch.tensor([40.0, 0.0]), torch.tensor([15.0, 0.0]), 5.0) is None  # too fast to catch
 
 
-def test_learned_model_rows_with_and_without_plan_conditioning():
-    """The learned model (untrained, tiny config) runs through the same path on rendered cameras; the
-    two rows share one model, and the plan-conditioning switch is restored after each call."""
+def test_learned_model_rows_with_and_without_plan_conditioning(active_plan_pathway):
+    """The learned model (untrained, tiny config, plan pathway made active) runs through the same path
+    on rendered cameras; the two rows share one model, and the plan-conditioning switch is restored
+    after each call."""
     from carla_bridge.lite.backend import LiteBackend
     from carla_bridge.lite.config import LiteConfig
     from carla_bridge.maps import load_town
@@ -259,7 +260,10 @@ def test_learned_model_rows_with_and_without_plan_conditioning():
     town01 = load_town("Town01")
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = DriveWorldModel(ModelConfig()).eval()
+    model = active_plan_pathway(DriveWorldModel(ModelConfig())).eval()
+    with torch.no_grad():  # an untrained drivable head gates every plan off-road: make it say "all road"
+        model.drivable.weight.zero_()
+        model.drivable.bias.fill_(5.0)
     h, w = model.config.image_size
     cfg = RelevanceConfig(
         towns=("Town01",), scenes=1, plans=6, models=("drivewm", "empty"), ckpt="unused", warmup=(0.5, 1.0)
