@@ -40,9 +40,9 @@ class Step:
 def pipeline(out: Path, quick: bool) -> list[Step]:
     """The demo's steps. `quick` shrinks every size (used by the tests)."""
     data, version = out / "data", "v1.0-sim-demo"
-    train_config = training_config(out / "train", max_steps=20 if quick else 300)
+    train_config = training_config(out / "train", max_steps=20 if quick else 500)
     ckpt = out / "train" / "checkpoints" / "last.ckpt"
-    scenes, seconds = ("2", "8") if quick else ("6", "16")
+    scenes, seconds = ("2", "8") if quick else ("9", "16")  # round-robin: 3 per town
     steps = [
         Step(
             "generate dataset",
@@ -50,7 +50,7 @@ def pipeline(out: Path, quick: bool) -> list[Step]:
                 "data",
                 "generate",
                 "--towns",
-                "Town01,Town02",
+                "Town01,Town02" if quick else "Town01,Town03,Town02",
                 "--val-towns",
                 "Town02",
                 "--scenes",
@@ -114,7 +114,7 @@ def pipeline(out: Path, quick: bool) -> list[Step]:
                 "--ckpt",
                 str(ckpt),
                 "--towns",
-                "Town03",
+                "Town03" if quick else "Town05",  # a town the demo never trains on
                 "--scenes",
                 "2" if quick else "6",
                 "--plans",

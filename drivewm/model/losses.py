@@ -35,7 +35,7 @@ LOSS_WEIGHTS = {
     "heatmap": 2.0,
     "box": 0.5,
     "traj": 0.5,
-    "mode": 0.2,
+    "mode": 1.0,
     "ego": 0.5,
     "ego_mode": 0.2,
     "ego_status": 0.2,
