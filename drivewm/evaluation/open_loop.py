@@ -39,6 +39,7 @@ from agents.metrics import aggregate, forecast_metrics
 from drivewm.data.dataset import NuScenesWorldDataset
 from drivewm.data.types import Batch, Features, collate
 from drivewm.model import DriveWorldModel
+from drivewm.model.heads import encode_detection_targets
 from drivewm.model.losses import obstacle_bev
 from drivewm.model.world_model import targets_to_agents
 from occupancy import GridSpec
@@ -134,6 +135,18 @@ def plan_dependent_cells(branch_occ: torch.Tensor, branch_valid: torch.Tensor) -
     any_occ = (branch_occ & v).any(1)
     all_occ = (branch_occ | ~v).all(1)
     return (any_occ & ~all_occ)[:, None].expand_as(branch_occ)
+
+
+def detection_scores(heatmap_logits: torch.Tensor, tg, grid: GridSpec) -> dict[str, torch.Tensor]:
+    """Where the detection heatmap stands: its score at each ground-truth centre cell `[B, A]` (NaN for
+    padding) and the strongest score away from every ground-truth agent `[B]` (target heat < 0.1)."""
+    target, _, flat, inside = encode_detection_targets(
+        tg.agent_box, tg.agent_cls, tg.agent_valid, tg.agent_velocity, grid
+    )
+    score = torch.sigmoid(heatmap_logits).amax(1).flatten(1)  # [B, X·Y]
+    at_gt = torch.gather(score, 1, flat).masked_fill(~inside, float("nan"))
+    away = score.masked_fill(target.amax(1).flatten(1) >= 0.1, 0.0).amax(1)
+    return {"score_at_gt": at_gt, "background_peak": away}
 
 
 def _rollout_on_off(model: DriveWorldModel, scene: SceneState, plans: torch.Tensor) -> tuple[Prediction, Prediction]:
@@ -256,6 +269,8 @@ def evaluate_open_loop(model: DriveWorldModel, dataset: NuScenesWorldDataset, co
             agent_matched=matched,
             agent_gt_present=gt_valid,
             det_count=det.valid.sum(-1),
+            det_velocity_error=torch.linalg.norm(_gather_agents(det.velocity, m) - tg.agent_velocity, dim=-1),
+            **detection_scores(scene.extras["heatmap"], tg, grid),
         )
         # --- plan sensitivity on branches
         if kb > 0 and bool(tg.branch_valid.any()):
@@ -369,6 +384,9 @@ def _summarize(acc: _Accumulator, occ, branch, cfg: OpenLoopConfig, n: int, eval
         "matched": int(matched.sum()),
         "recall": float(matched.sum() / present.sum()) if bool(present.any()) else float("nan"),
         "detections": int(acc.cat("det_count").sum()),
+        "velocity_error_matched": float(acc.cat("det_velocity_error")[matched].mean()) if bool(matched.any()) else None,
+        "score_at_gt_centres_median": float(acc.cat("score_at_gt").nanquantile(0.5)),
+        "strongest_background_peak_median": float(acc.cat("background_peak").median()),
         "modes": k_modes,
         "note": f"the model predicts K = {k_modes} modes; k = 5 uses all of them when K < 5",
     }
@@ -471,7 +489,11 @@ def report_tables(results: dict) -> list[tuple[str, list[str], list[list[str]], 
             "Agents (under the logged plan)",
             ["prediction", "minADE1", "minFDE1", "MR1", "minADE5", "minFDE5", "MR5", "agents"],
             rows,
-            f"Matching: {mt['method']}; recall {_fmt(mt['recall'])} ({mt['matched']}/{mt['gt_agents']}). {mt['note']}.",
+            f"Matching: {mt['method']}; recall {_fmt(mt['recall'])} ({mt['matched']}/{mt['gt_agents']}). {mt['note']}. "
+            f"Detection heatmap: median score {_fmt(mt.get('score_at_gt_centres_median'))} at ground-truth centres, "
+            f"median strongest peak away from any agent {_fmt(mt.get('strongest_background_peak_median'))}; velocity "
+            f"error of matched detections {_fmt(mt.get('velocity_error_matched'))} m/s (every forecast built on a "
+            "detection, constant velocity included, starts from it).",
         )
     )
     rows = [

@@ -13,7 +13,13 @@ import torch
 
 from drivewm.cli import main
 from drivewm.data import DataConfig, NuScenesWorldDataset
-from drivewm.evaluation.open_loop import OpenLoopConfig, evaluate_open_loop, match_agents, plan_dependent_cells
+from drivewm.evaluation.open_loop import (
+    OpenLoopConfig,
+    detection_scores,
+    evaluate_open_loop,
+    match_agents,
+    plan_dependent_cells,
+)
 from drivewm.model.checkpoint import load_world_model
 from occupancy import GridSpec
 from occupancy.builders import ego_mask
@@ -118,7 +124,9 @@ def test_agent_and_occupancy_numbers(evaluated, mini_nuscenes):
     _, res, _ = evaluated
     cvgt = res["agents"]["cv_gt_privileged"]
     assert cvgt["num_agents"] == 9 and cvgt["minADE_1"] < 1e-4 and cvgt["MR_5"] == 0.0  # all motion is CV
-    assert res["agents"]["matching"]["gt_agents"] == 9
+    mt = res["agents"]["matching"]
+    assert mt["gt_agents"] == 9
+    assert 0.0 <= mt["score_at_gt_centres_median"] <= 1.0 and 0.0 <= mt["strongest_background_peak_median"] <= 1.0
     # copy-last of the ground truth, geometry IoU at 0.5 s on the model grid, recomputed with plain torch
     cfg = DataConfig(image_size=[32, 64], grid_voxel=[3.2, 3.2, 1.6], max_agents=6)
     ds = NuScenesWorldDataset(mini_nuscenes.dataroot, mini_nuscenes.version, "train", cfg, cache_dir="")
@@ -197,3 +205,25 @@ def test_plan_dependent_cells_are_where_valid_branches_disagree():
     for k in range(3):
         assert torch.equal(dep[0, k, 0], expected)
     assert not plan_dependent_cells(occ, torch.tensor([[True, False, False]])).any()  # one branch: nothing depends
+
+
+def test_detection_scores_read_the_heatmap_at_centres_and_away_from_agents():
+    from types import SimpleNamespace
+
+    grid = GridSpec((-8.0, -8.0, -1.0), (8.0, 8.0, 3.0), (1.6, 1.6, 0.8))  # 10 x 10 BEV
+    box = torch.zeros(1, 2, 7)
+    box[0, 0] = torch.tensor([0.8, 0.8, 0.0, 0.0, 4.0, 2.0, 1.5])  # centre cell (5, 5)
+    tg = SimpleNamespace(
+        agent_box=box,
+        agent_cls=torch.zeros(1, 2, dtype=torch.int64),
+        agent_valid=torch.tensor([[True, False]]),
+        agent_velocity=torch.zeros(1, 2, 2),
+    )
+    logits = torch.full((1, 3, 10, 10), -10.0)
+    logits[0, 1, 5, 5] = 0.0  # 0.5 at the agent (class channel 1: the max over classes counts)
+    logits[0, 0, 5, 6] = 5.0  # next to the agent: inside its Gaussian, not background
+    logits[0, 2, 0, 9] = math.log(0.2 / 0.8)  # 0.2 far away
+    out = detection_scores(logits, tg, grid)
+    assert math.isclose(float(out["score_at_gt"][0, 0]), 0.5, rel_tol=1e-6)
+    assert math.isnan(float(out["score_at_gt"][0, 1]))  # padding slot
+    assert math.isclose(float(out["background_peak"][0]), 0.2, rel_tol=1e-5)
