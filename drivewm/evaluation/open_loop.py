@@ -46,7 +46,7 @@ from occupancy import GridSpec
 from occupancy.builders import ego_mask
 from occupancy.metrics import OccupancyMetrics
 from occupancy.resample import upsample_nearest
-from planner.contracts import STEP_SECONDS, Prediction, SceneState
+from planner.contracts import STEP_SECONDS, LightState, Prediction, SceneState
 from planner.open_loop_metrics import open_loop_metrics
 
 HORIZON_TIMES = tuple(STEP_SECONDS * (i + 1) for i in range(6))
@@ -135,6 +135,30 @@ def plan_dependent_cells(branch_occ: torch.Tensor, branch_valid: torch.Tensor) -
     any_occ = (branch_occ & v).any(1)
     all_occ = (branch_occ | ~v).all(1)
     return (any_occ & ~all_occ)[:, None].expand_as(branch_occ)
+
+
+def light_metrics(pred: torch.Tensor, true: torch.Tensor) -> dict:
+    """Traffic-light head vs the recorded state of the light governing the ego's route.
+
+    Args:
+        pred: `[S]` int64 `LightState` (argmax); true `[S]` int64 `LightState`, -1 where unknown.
+
+    Returns:
+        accuracy, per-state recall and precision (red's are what the planner's red-light gate needs),
+        the confusion matrix `[true][pred]` and the number of samples with a known state.
+    """
+    known = true >= 0
+    p, t = pred[known], true[known]
+    confusion = torch.zeros(len(LightState), len(LightState), dtype=torch.int64)
+    confusion.index_put_((t, p), torch.ones_like(t), accumulate=True)
+    out: dict = {"samples": int(known.sum()), "confusion_true_by_pred": confusion.tolist()}
+    out["accuracy"] = float((p == t).float().mean()) if len(t) else None
+    for state in LightState:
+        k = int(state)
+        tp = int(confusion[k, k])
+        out[f"{state.name.lower()}_recall"] = tp / int(confusion[k].sum()) if int(confusion[k].sum()) else None
+        out[f"{state.name.lower()}_precision"] = tp / int(confusion[:, k].sum()) if int(confusion[:, k].sum()) else None
+    return out
 
 
 def detection_scores(heatmap_logits: torch.Tensor, tg, grid: GridSpec) -> dict[str, torch.Tensor]:
@@ -269,6 +293,8 @@ def evaluate_open_loop(model: DriveWorldModel, dataset: NuScenesWorldDataset, co
             agent_matched=matched,
             agent_gt_present=gt_valid,
             det_count=det.valid.sum(-1),
+            light_pred=ex["light_logits"].argmax(-1),
+            light_true=tg.light_state,
             det_velocity_error=torch.linalg.norm(_gather_agents(det.velocity, m) - tg.agent_velocity, dim=-1),
             **detection_scores(scene.extras["heatmap"], tg, grid),
         )
@@ -405,6 +431,7 @@ def _summarize(acc: _Accumulator, occ, branch, cfg: OpenLoopConfig, n: int, eval
         sens[name]["num_agent_futures_gt_tokens"] = len(ade_gt)
     return {
         "num_samples": n,
+        "traffic_light": light_metrics(acc.cat("light_pred"), acc.cat("light_true")),
         "eval_config": asdict(cfg),
         "occupancy_grid": eval_grid.to_dict(),
         "navigation": "command derived from the logged future (LEAKS the future)"
@@ -449,6 +476,26 @@ def report_tables(results: dict) -> list[tuple[str, list[str], list[list[str]], 
             f"from the collision rates. Navigation: {results['navigation']}.",
         )
     )
+    lm = results.get("traffic_light")
+    if lm is not None:
+        tables.append(
+            (
+                "Traffic-light head (light governing the ego's route)",
+                ["samples", "accuracy", "red recall", "red precision", "green recall", "none recall"],
+                [
+                    [
+                        str(lm["samples"]),
+                        _fmt(lm["accuracy"]),
+                        _fmt(lm["red_recall"]),
+                        _fmt(lm["red_precision"]),
+                        _fmt(lm["green_recall"]),
+                        _fmt(lm["none_recall"]),
+                    ]
+                ],
+                f"Confusion [true red, green, none] × [predicted]: {lm['confusion_true_by_pred']}. The planner's "
+                "red-light gate acts on the predicted red probability.",
+            )
+        )
     times = results["horizon_times"]
     rows = []
     for name, r in results["occupancy"].items():

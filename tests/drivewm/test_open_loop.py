@@ -227,3 +227,15 @@ def test_detection_scores_read_the_heatmap_at_centres_and_away_from_agents():
     assert math.isclose(float(out["score_at_gt"][0, 0]), 0.5, rel_tol=1e-6)
     assert math.isnan(float(out["score_at_gt"][0, 1]))  # padding slot
     assert math.isclose(float(out["background_peak"][0]), 0.2, rel_tol=1e-5)
+
+
+def test_light_metrics_count_a_hand_made_confusion():
+    from drivewm.evaluation.open_loop import light_metrics
+
+    # true: red, red, green, none, unknown; predicted: red, green, green, red, red
+    out = light_metrics(torch.tensor([0, 1, 1, 0, 0]), torch.tensor([0, 0, 1, 2, -1]))
+    assert out["samples"] == 4
+    assert out["confusion_true_by_pred"] == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
+    assert math.isclose(out["accuracy"], 0.5)
+    assert math.isclose(out["red_recall"], 0.5) and math.isclose(out["red_precision"], 0.5)
+    assert out["green_recall"] == 1.0 and out["none_recall"] == 0.0 and out["none_precision"] is None
