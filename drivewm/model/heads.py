@@ -70,6 +70,15 @@ def decode_detections(heatmap_logits: Tensor, box: Tensor, grid: GridSpec, max_a
     return agents, top
 
 
+def bev_cells(grid: GridSpec, xy: Tensor) -> tuple[Tensor, Tensor]:
+    """The BEV cell of each point `[..., 2]` (ego frame [m]), clamped into the grid: indices `[..., 2]`
+    int64 and the flat index `[...]` into `X·Y` (row-major, as `tensor.flatten(-2)` of `[.., X, Y]`)."""
+    gx, gy = grid.bev_shape
+    ij = grid.world_to_voxel(xy).clamp(min=0)
+    ij = torch.minimum(ij, torch.tensor([gx - 1, gy - 1], device=xy.device))
+    return ij, ij[..., 0] * gy + ij[..., 1]
+
+
 def encode_detection_targets(
     boxes: Tensor, cls: Tensor, valid: Tensor, velocity: Tensor, grid: GridSpec
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -89,8 +98,7 @@ def encode_detection_targets(
     dev = boxes.device
     cells = grid.bev_centers(dev)  # [X, Y, 2]
     inside = valid & grid.contains(boxes[..., :2])
-    ij = grid.world_to_voxel(boxes[..., :2]).clamp(min=0)
-    ij = torch.minimum(ij, torch.tensor([gx - 1, gy - 1], device=dev))
+    ij, flat = bev_cells(grid, boxes[..., :2])
     centre = grid.voxel_to_world(ij)  # [B, A, 2]
     # Gaussian radius from the box footprint (CenterNet-like, at least one cell)
     sigma = (0.25 * torch.sqrt(boxes[..., 4] * boxes[..., 5]).clamp(min=0.5)).clamp(min=grid.voxel[0] * 0.5)
@@ -98,7 +106,6 @@ def encode_detection_targets(
     g = torch.exp(-d2 / (2 * sigma[..., None, None] ** 2)) * inside[..., None, None]
     heat = torch.zeros(b, NUM_AGENT_CLASSES, gx, gy, device=dev)
     heat.scatter_reduce_(1, cls.clamp(0, NUM_AGENT_CLASSES - 1)[..., None, None].expand(-1, -1, gx, gy), g, "amax")
-    flat = ij[..., 0] * gy + ij[..., 1]
     off = (boxes[..., :2] - centre) / torch.tensor(grid.voxel[:2], device=dev)
     reg = torch.cat(
         [

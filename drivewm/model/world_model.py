@@ -37,6 +37,7 @@ from .heads import (
     BOX_CHANNELS,
     NUM_AGENT_CLASSES,
     VELOCITY_CHANNELS,
+    bev_cells,
     decode_detections,
     decode_trajectories,
     ego_footprint_raster,
@@ -277,9 +278,7 @@ class DriveWorldModel(nn.Module):
     def _with_estimated_velocity(self, agents: AgentStates, box: Tensor) -> AgentStates:
         """`agents` with velocity `[B, A, 2]` (and speed) read from the box head `[B, 10, X, Y]` at
         their centre cells (no gradient: the box loss trains it)."""
-        gx, gy = self.grid.bev_shape
-        ij = self.grid.world_to_voxel(agents.xy)
-        flat = (ij[..., 0].clamp(0, gx - 1) * gy + ij[..., 1].clamp(0, gy - 1)).long()  # [B, A]
+        _, flat = bev_cells(self.grid, agents.xy)  # [B, A]
         vel_map = box.detach().flatten(2)[:, VELOCITY_CHANNELS]  # [B, 2, X·Y]
         vel = torch.gather(vel_map, 2, flat[:, None].expand(-1, 2, -1)).transpose(1, 2)
         vel = vel * agents.valid[..., None]
@@ -336,8 +335,10 @@ class DriveWorldModel(nn.Module):
             rel = se2_relative(pose[:, None, :, None, :], plans[:, :, None])  # [B, N, A, T, 3]
             geom = self.inter_geom(plan_features(rel).flatten(3))  # [B, N, A, D]
             h = self.inter_agent(tokens)[:, None] + self.inter_plan(emb)[:, :, None] + geom
-            gate = torch.ones(b, device=plans.device) if plan_gate is None else plan_gate.to(plans.dtype)
-            agent_out = base + self.inter_out(h) * gate[:, None, None, None]  # [B, N, A, K·(3T+1)]
+            correction = self.inter_out(h)  # [B, N, A, K·(3T+1)]
+            if plan_gate is not None:
+                correction = correction * plan_gate.to(plans.dtype)[:, None, None, None]
+            agent_out = base + correction
             # occupancy: coarse residual from the ego footprint, FiLM by the plan embedding
             foot = ego_footprint_raster(plans, self.coarse_cells, self.coarse_cell)  # [B, N, T, Xc, Yc, 2]
             film = self.res_film(torch.cat([emb[:, :, None].expand(-1, -1, t, -1), pf], dim=-1))  # [B, N, T, 2Cr]
@@ -346,7 +347,9 @@ class DriveWorldModel(nn.Module):
             res = self.res_out(hid)[..., 0]  # [B, N, T, Xc, Yc]
             xc, yc = res.shape[-2:]
             residual = F.interpolate(res.reshape(-1, 1, xc, yc), size=(gx, gy), mode="bilinear", align_corners=False)
-            residual = residual.view(b, n, t, gx, gy) * gate[:, None, None, None, None]
+            residual = residual.view(b, n, t, gx, gy)
+            if plan_gate is not None:
+                residual = residual * plan_gate.to(plans.dtype)[:, None, None, None, None]
         else:
             agent_out = base.expand(b, n, a, -1)
             residual = torch.zeros(b, n, t, gx, gy, device=plans.device, dtype=plans.dtype)
