@@ -34,7 +34,6 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from agents import AgentStates
 from agents.metrics import aggregate, forecast_metrics
 from drivewm.data.dataset import NuScenesWorldDataset
 from drivewm.data.types import Batch, Features, collate
@@ -73,14 +72,18 @@ class OpenLoopConfig:
     num_figures: int = 2
 
 
-def encode_with_history(model: DriveWorldModel, f: Features, agents: AgentStates | None = None) -> SceneState:
-    """Encode the previous keyframe, then the current one fusing it (as deployment does).
-    `agents` replaces the model's detections as agent tokens (see `DriveWorldModel.encode`)."""
-    prev = None
-    if model.config.temporal:
-        prev = model.encode(f.prev_observation())
-        prev.latent = prev.latent * f.prev_valid[:, None, None, None].to(prev.latent.dtype)
-    return model.encode(f.observation(), prev, agents=agents)
+def encode_previous(model: DriveWorldModel, f: Features) -> SceneState | None:
+    """The previous keyframe's scene state (latent zeroed where there is none), or None without temporal fusion."""
+    if not model.config.temporal:
+        return None
+    prev = model.encode(f.prev_observation())
+    prev.latent = prev.latent * f.prev_valid[:, None, None, None].to(prev.latent.dtype)
+    return prev
+
+
+def encode_with_history(model: DriveWorldModel, f: Features) -> SceneState:
+    """Encode the previous keyframe, then the current one fusing it (as deployment does)."""
+    return model.encode(f.observation(), encode_previous(model, f))
 
 
 def match_agents(
@@ -173,6 +176,21 @@ def detection_scores(heatmap_logits: torch.Tensor, tg, grid: GridSpec) -> dict[s
     return {"score_at_gt": at_gt, "background_peak": away}
 
 
+def _top_mode_ade(trajs: torch.Tensor, probs: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """ADE of the most probable mode (minADE_1, `agents.metrics`) of every future with a valid step.
+
+    Args:
+        trajs: `[..., K, T, >=2]` predicted poses; probs `[..., K]`; truth `[..., T, >=2]`; valid `[..., T]` bool.
+
+    Returns:
+        `[M]` one value per future that has a valid step (empty if none).
+    """
+    if not bool(valid.any()):
+        return torch.zeros(0)
+    fm = forecast_metrics(trajs[..., :2], probs, truth[..., :2], valid, ks=(1,))
+    return fm["minADE_1"].value[fm["minADE_1"].valid]
+
+
 def _rollout_on_off(model: DriveWorldModel, scene: SceneState, plans: torch.Tensor) -> tuple[Prediction, Prediction]:
     """The rollout of `plans` `[B, N, T, 3]` with plan conditioning on, and switched off (the ablation)."""
     pred = model.rollout(scene, plans)
@@ -231,7 +249,8 @@ def evaluate_open_loop(model: DriveWorldModel, dataset: NuScenesWorldDataset, co
         batch: Batch = collate([dataset[i] for i in idxs])
         f, tg = batch.features, batch.targets
         b = len(idxs)
-        scene = encode_with_history(model, f)
+        prev = encode_previous(model, f)
+        scene = model.encode(f.observation(), prev)
         kb = tg.branch_plans.shape[1]
         plans = torch.cat([tg.ego_future[:, None], tg.branch_plans], dim=1)  # [B, 1+Kb, T, 3]
         pred, pred_off = _rollout_on_off(model, scene, plans)
@@ -304,7 +323,9 @@ def evaluate_open_loop(model: DriveWorldModel, dataset: NuScenesWorldDataset, co
             dependent = plan_dependent_cells(b_occ, tg.branch_valid)
             # the same plans with the ground-truth agents as tokens (privileged input): isolates the
             # plan-conditioned agent dynamics from detection quality; slots are the ground truth's own
-            gt_tok, gt_tok_off = _rollout_on_off(model, encode_with_history(model, f, targets_to_agents(tg)), plans)
+            gt_tok, gt_tok_off = _rollout_on_off(
+                model, model.encode(f.observation(), prev, targets_to_agents(tg)), plans
+            )
             bv = tg.branch_valid
             vb_gt = tg.branch_agent_valid & tg.agent_valid[:, None, :, None] & bv[:, :, None, None]
             for name, trajs, probs in (
@@ -316,13 +337,7 @@ def evaluate_open_loop(model: DriveWorldModel, dataset: NuScenesWorldDataset, co
                 ),
                 ("plan_off", gt_tok_off.agent_trajs[:, 1:], gt_tok_off.agent_mode_probs[:, 1:]),
             ):
-                top1 = torch.gather(
-                    trajs, 3, probs.argmax(-1)[..., None, None, None].expand(-1, -1, -1, 1, *trajs.shape[-2:])
-                )[:, :, :, 0]  # [B, Kb, A, T, 3]
-                err = torch.linalg.norm(top1[..., :2] - tg.branch_agent_future[..., :2], dim=-1)  # [B, Kb, A, T]
-                ok = vb_gt.any(-1)
-                ade = (err * vb_gt).sum(-1)[ok] / vb_gt.sum(-1)[ok]
-                branch[name]["ade_gt_tokens"].append(ade)
+                branch[name]["ade_gt_tokens"].append(_top_mode_ade(trajs, probs, tg.branch_agent_future, vb_gt))
             for name, prob, trajs, probs in (
                 ("branch_plan", pred.obstacle_prob[:, 1:], pred.agent_trajs[:, 1:], pred.agent_mode_probs[:, 1:]),
                 (
@@ -348,13 +363,11 @@ def evaluate_open_loop(model: DriveWorldModel, dataset: NuScenesWorldDataset, co
                 branch[name]["count"] += int(bv.sum())
                 # agents: matched detections' top-1 mode vs branch truth
                 mm = m[:, None].expand(-1, kb, -1).reshape(b * kb, -1)
-                pt = _gather_agents(trajs.reshape(b * kb, *trajs.shape[2:])[..., :2], mm)
+                pt = _gather_agents(trajs.reshape(b * kb, *trajs.shape[2:]), mm)
                 pp = _gather_agents(probs.reshape(b * kb, *probs.shape[2:]), mm)
-                gtb = tg.branch_agent_future.reshape(b * kb, -1, t_steps, 3)
                 vb = (tg.branch_agent_valid & bv[:, :, None, None]).reshape(b * kb, -1, t_steps) & (mm >= 0)[..., None]
-                if bool(vb.any()):
-                    fm = forecast_metrics(pt, pp, gtb[..., :2], vb, ks=(1,))
-                    branch[name]["ade"].append(fm["minADE_1"].value[fm["minADE_1"].valid])
+                gtb = tg.branch_agent_future.reshape(b * kb, -1, t_steps, 3)
+                branch[name]["ade"].append(_top_mode_ade(pt, pp, gtb, vb))
         if len(figures) < cfg.num_figures:
             for j in range(min(b, cfg.num_figures - len(figures))):
                 figures.append(
