@@ -247,3 +247,19 @@ def test_observation_shapes_from_features(setup):
     obs: Observation = batch.features.observation()
     obs.validate()
     batch.features.prev_observation().validate()
+
+
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        (dict(plan_dropout=1.0), "plan_dropout"),
+        (dict(plan_dropout=-0.1), "plan_dropout"),
+        (dict(coarse_factor=3), "coarse_factor"),
+        (dict(num_modes=0), "num_modes"),
+    ],
+)
+def test_model_config_rejects_bad_values_naming_the_field(bad, field):
+    with pytest.raises(ValueError, match=field):
+        ModelConfig(**bad)
+    with pytest.raises(ValueError, match="unknown keys"):
+        ModelConfig.from_dict({**ModelConfig().to_dict(), "plan_drop": 0.1})
