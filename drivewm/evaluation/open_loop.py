@@ -40,7 +40,7 @@ from drivewm.data.types import Batch, Features, collate
 from drivewm.model import DriveWorldModel
 from drivewm.model.heads import encode_detection_targets
 from drivewm.model.losses import obstacle_bev
-from drivewm.model.world_model import targets_to_agents
+from drivewm.model.world_model import scene_features, targets_to_agents
 from occupancy import GridSpec
 from occupancy.builders import ego_mask
 from occupancy.metrics import OccupancyMetrics
@@ -279,15 +279,15 @@ def evaluate_open_loop(model: DriveWorldModel, dataset: NuScenesWorldDataset, co
         occ["copy_last_own"].update(sem_now[:, None].repeat(rep), gt_sem, mask=mask, ignore=ignore)
         occ["copy_last_gt"].update(gt_now[:, None].repeat(rep), gt_sem, mask=mask, ignore=ignore)
         # --- planning
-        ex = scene.extras
-        best = ex["ego_plan_logits"].argmax(-1)
-        plan_model = ex["ego_plans"][torch.arange(b), best]
+        ex = scene_features(scene)
+        best = ex.ego_plan_logits.argmax(-1)
+        plan_model = scene.ego_plans[torch.arange(b), best]
         t = torch.arange(1, t_steps + 1, dtype=torch.float32) * STEP_SECONDS
         plan_cv = torch.stack([f.speed[:, None] * t, torch.zeros(b, t_steps), torch.zeros(b, t_steps)], -1)
         acc.add(
             gt_plan=tg.ego_future,
             plan_model=plan_model,
-            plan_status=ex["ego_status_plan"],
+            plan_status=ex.ego_status_plan,
             plan_cv=plan_cv,
             boxes=tg.future_boxes,
             boxes_valid=tg.future_boxes_valid,
@@ -312,10 +312,10 @@ def evaluate_open_loop(model: DriveWorldModel, dataset: NuScenesWorldDataset, co
             agent_matched=matched,
             agent_gt_present=gt_valid,
             det_count=det.valid.sum(-1),
-            light_pred=ex["light_logits"].argmax(-1),
+            light_pred=ex.light_logits.argmax(-1),
             light_true=tg.light_state,
             det_velocity_error=torch.linalg.norm(_gather_agents(det.velocity, m) - tg.agent_velocity, dim=-1),
-            **detection_scores(scene.extras["heatmap"], tg, grid),
+            **detection_scores(ex.heatmap, tg, grid),
         )
         # --- plan sensitivity on branches
         if kb > 0 and bool(tg.branch_valid.any()):

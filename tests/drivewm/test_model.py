@@ -62,7 +62,7 @@ def test_implements_world_model_and_prediction_contract(setup):
     assert torch.allclose(pred.light_probs.sum(-1), torch.ones(2))
     sem = pred.decode_semantics(torch.tensor([0, 4]))
     assert sem.shape == (2, 6, gx, gy, gz) and sem.dtype == torch.uint8 and int(sem.max()) <= 17
-    assert scene.extras["ego_plans"].shape == (2, cfg.ego_modes, 6, 3)
+    assert scene.ego_plans.shape == (2, cfg.ego_modes, 6, 3)
 
 
 def test_rollout_of_n_plans_equals_n_single_rollouts(setup, active_plan_pathway):

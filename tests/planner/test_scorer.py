@@ -8,10 +8,10 @@ import pytest
 import torch
 from planner_scenes import agents, observation, privileged
 
-from agents import AgentClass
+from agents import EGO, AgentClass
 from planner import LightState
 from planner.proposals import ProposalConfig, ProposalSource, generate_proposals
-from planner.scorer import FRONT_OVERHANG, Gate, LossReason, Soft, score_plans
+from planner.scorer import Gate, LossReason, Soft, score_plans
 from planner.world_models import ConstantVelocityWorldModel, EmptyWorldModel
 
 CFG = ProposalConfig(lateral_offsets=(0.0, 3.5), speed_fractions=(0.25, 0.5, 1.0), target_speed=8.0)
@@ -74,14 +74,14 @@ def test_pedestrian_crossing():
 def test_red_light_with_stop_line_ahead():
     far = agents((90.0, 20.0, 0.0, 0.0, AgentClass.CAR))
     props, _, red = _run(privileged(far, LightState.RED, 20.0))
-    front = props.dense[0, :, :, 0].amax(-1) + FRONT_OVERHANG  # straight road: progress = x
+    front = props.dense[0, :, :, 0].amax(-1) + EGO.front_overhang  # straight road: progress = x
     assert bool(((front > 20.0) == (red.gates[0, Gate.NO_RED_LIGHT] == 0)).all())
     assert red.gates[0, Gate.NO_RED_LIGHT, 0] == 1 and bool((red.gates[0, Gate.NO_RED_LIGHT] == 0).any())
     assert bool(red.passes[0, red.best[0]])
     _, _, green = _run(privileged(far, LightState.GREEN, 20.0))
     assert bool((green.gates[0, Gate.NO_RED_LIGHT] == 1).all())
     # a stop line already behind the front bumper is not judged (the ego is committed)
-    _, _, behind = _run(privileged(far, LightState.RED, FRONT_OVERHANG - 0.5))
+    _, _, behind = _run(privileged(far, LightState.RED, EGO.front_overhang - 0.5))
     assert bool((behind.gates[0, Gate.NO_RED_LIGHT] == 1).all())
 
 
@@ -163,7 +163,7 @@ def test_touching_obstacle_cell_counts_as_collision():
 
     g = EmptyWorldModel().grid
     # rear axle at x = 10 - 1.38 - 2.042 ⇒ the front bumper at exactly x = 10.0 (a cell boundary)
-    x = 10.0 - FRONT_OVERHANG
+    x = 10.0 - EGO.front_overhang
     dense = torch.tensor([x, 0.0, 0.0]).expand(1, 1, 30, 3).clone()
     props = Proposals(
         dense[:, :, 4::5],
@@ -178,7 +178,7 @@ def test_touching_obstacle_cell_counts_as_collision():
     ix, iy = g.world_to_voxel(torch.tensor([[10.25, 0.25]]))[0].tolist()  # the cell [10, 10.5] × [0, 0.5]
     occ[0, 0, :, ix, iy] = 1.0
     res = score_plans(props, replace(pred, obstacle_prob=occ), scene.route, scene.route_valid)
-    assert float(10.0 - (x + FRONT_OVERHANG)) == 0.0
+    assert float(10.0 - (x + EGO.front_overhang)) == 0.0
     assert res.gates[0, Gate.NO_COLLISION, 0] == 0
     occ2 = torch.zeros_like(occ)
     occ2[0, 0, :, ix + 1, iy] = 1.0  # one cell further: clear by 0.5 m

@@ -126,8 +126,7 @@ def test_plan_step_uses_previous_plan_and_learned_head():
         def encode(self, obs, prev=None):
             scene = super().encode(obs, prev)
             t = torch.arange(1, 7) * 0.5
-            scene.extras["ego_plans"] = torch.stack([6.0 * t, 0.05 * t**2, 0.0 * t], -1)[None, None]
-            return scene
+            return replace(scene, ego_plans=torch.stack([6.0 * t, 0.05 * t**2, 0.0 * t], -1)[None, None])
 
     wm = HeadModel()
     first = plan(wm, obs, cfg=CFG)
