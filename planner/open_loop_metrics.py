@@ -19,7 +19,7 @@ from torch import Tensor
 
 from agents import AgentClass
 from agents.boxes import boxes_overlap, ego_boxes
-from planner.contracts import STEP_SECONDS
+from planner.timebase import STEP_SECONDS
 
 HORIZONS = (1.0, 2.0, 3.0)
 """Reported horizons [s]."""

@@ -14,11 +14,10 @@ import shapely
 from shapely.geometry import LineString, Point, Polygon, box
 
 from agents import EGO
-from planner.contracts import STEP_SECONDS, LightState, Prediction
-from planner.proposals import DENSE_DT, Proposals
+from planner.contracts import LightState, Prediction
+from planner.proposals import Proposals
 from planner.scorer import Gate, ScorerConfig
-
-_FRONT = EGO.rear_axle_to_center + 0.5 * EGO.length
+from planner.timebase import DENSE_DT, STEP_SECONDS
 
 
 def _np(t) -> np.ndarray:
@@ -136,7 +135,7 @@ def reference_gates(
         off_road_cells = _cells_union(drivable[b] < cfg.drivable_threshold, lower, voxel)
         line = LineString(route[b][route_valid[b]])
         s0 = line.project(Point(0.0, 0.0))
-        red = light_p[b, LightState.RED] >= cfg.red_threshold and light_d[b] >= _FRONT
+        red = light_p[b, LightState.RED] >= cfg.red_threshold and light_d[b] >= EGO.front_overhang
         unions: dict[tuple[int, int], object] = {}
         for n in range(n_count):
             n_pred = n if obstacle.shape[1] > 1 else 0
@@ -185,7 +184,7 @@ def reference_gates(
             out[b, Gate.FEASIBLE, n] = bool(feasible[b, n])
             out[b, Gate.NO_COLLISION, n] = not collides
             out[b, Gate.DRIVABLE, n] = not off_road
-            out[b, Gate.NO_RED_LIGHT, n] = not (red and max_progress + _FRONT > light_d[b])
+            out[b, Gate.NO_RED_LIGHT, n] = not (red and max_progress + EGO.front_overhang > light_d[b])
     return out
 
 
@@ -278,8 +277,8 @@ def reference_gates_vectorized(
         line = LineString(route[b][route_valid[b]])
         s0 = line.project(Point(0.0, 0.0))
         progress = shapely.line_locate_point(line, shapely.points(dense[b, ..., :2])) - s0  # [N, D]
-        red = light_p[b, LightState.RED] >= cfg.red_threshold and light_d[b] >= _FRONT
-        runs_red = red & (progress.max(-1) + _FRONT > light_d[b])
+        red = light_p[b, LightState.RED] >= cfg.red_threshold and light_d[b] >= EGO.front_overhang
+        runs_red = red & (progress.max(-1) + EGO.front_overhang > light_d[b])
         out[b, Gate.FEASIBLE] = feasible[b]
         out[b, Gate.NO_COLLISION] = ~collides
         out[b, Gate.DRIVABLE] = ~off_road

@@ -19,8 +19,9 @@ from shapely.geometry import Polygon
 
 from agents import EGO
 from occupancy import GridSpec
-from planner.contracts import HORIZON_STEPS, STEP_SECONDS, Prediction
-from planner.proposals import DENSE_DT, DENSE_PER_STEP, Proposals, coarse_from_dense
+from planner.contracts import Prediction
+from planner.proposals import Proposals, coarse_from_dense
+from planner.timebase import DENSE_DT, DENSE_PER_STEP, HORIZON_STEPS, STEP_SECONDS
 
 SYNTHETIC_GRID = GridSpec((-10.0, -20.0, -1.0), (50.0, 20.0, 1.0), (0.5, 0.5, 2.0))
 
@@ -184,7 +185,7 @@ def random_scenes(
                 drivable[b, ix, iy] = rng.uniform(0.0, 0.55)
     mode_p = rng.dirichlet(np.ones(k_count), (b_count, a_count))
     light = rng.dirichlet(np.ones(3), b_count)
-    light_d = EGO.rear_axle_to_center + 0.5 * EGO.length + rng.uniform(-1.0, 25.0, b_count)
+    light_d = EGO.front_overhang + rng.uniform(-1.0, 25.0, b_count)
     f32 = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
     dense_t = f32(dense)
     proposals = Proposals(

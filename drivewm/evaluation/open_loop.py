@@ -45,10 +45,11 @@ from occupancy import GridSpec
 from occupancy.builders import ego_mask
 from occupancy.metrics import OccupancyMetrics
 from occupancy.resample import upsample_nearest
-from planner.contracts import STEP_SECONDS, LightState, Prediction, SceneState
+from planner.contracts import LightState, Prediction, SceneState
 from planner.open_loop_metrics import open_loop_metrics
+from planner.timebase import HORIZON_STEPS, STEP_SECONDS
 
-HORIZON_TIMES = tuple(STEP_SECONDS * (i + 1) for i in range(6))
+HORIZON_TIMES = tuple(STEP_SECONDS * (i + 1) for i in range(HORIZON_STEPS))
 
 
 @dataclass

@@ -41,11 +41,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agents import ego_boxes
+from agents import EGO, ego_boxes
 from occupancy import GridSpec
 from planner import Observation, Prediction, PrivilegedState, SceneState
 from planner.proposals import (
-    DENSE_DT,
     ProposalConfig,
     Proposals,
     ProposalSource,
@@ -55,6 +54,7 @@ from planner.proposals import (
 )
 from planner.relevance_metrics import kendall_tau, mean_ci, per_scene, relevance_summary, spearman_rho
 from planner.scorer import Gate, ScorerConfig, ScoreResult, Soft, score_plans
+from planner.timebase import DENSE_DT, DENSE_PER_STEP, HORIZON_SECONDS, HORIZON_STEPS
 from planner.world_models import rasterize_boxes
 
 log = logging.getLogger("drivewm.relevance")
@@ -63,7 +63,6 @@ MODEL_NAMES = ("drivewm", "cv", "cv-gt", "empty", "oracle")
 NO_PLAN = "drivewm-noplan"
 """Row name of the learned model with its plan pathway zeroed."""
 LATENCY_PLANS = (16, 128)
-HORIZON = 3.0
 
 
 @dataclass(frozen=True)
@@ -167,11 +166,11 @@ def route_following_plan(route: Tensor, speed0: float, accel: float, v_max: floa
     seg = line[1:] - line[:-1]
     cum = torch.cat([torch.zeros(1, dtype=line.dtype), seg.norm(dim=-1).cumsum(0)])
     s0, _ = project_on_polyline(torch.zeros(1, 2, dtype=line.dtype), line)
-    t = torch.arange(1, 31, dtype=torch.float64) * DENSE_DT
+    t = torch.arange(1, HORIZON_STEPS * DENSE_PER_STEP + 1, dtype=torch.float64) * DENSE_DT
     a = accel * (t / 0.5).clamp(max=1.0)  # jerk-limited onset
     v = (speed0 + torch.cumsum(a * DENSE_DT, 0)).clamp(0.0, max(v_max, speed0))
     s = float(s0.reshape(-1)[0]) + torch.cumsum(v * DENSE_DT, 0)
-    u = (t / 3.0).clamp(max=1.0)
+    u = (t / HORIZON_SECONDS).clamp(max=1.0)
     d = lateral * u**3 * (10.0 - 15.0 * u + 6.0 * u**2)  # quintic: no jump in lateral acceleration
 
     def centre(q: Tensor) -> Tensor:
@@ -197,10 +196,10 @@ def _intercept(xy: Tensor, velocity: Tensor, v0: float) -> tuple[float, float] |
     that needs an acceleration in [-3, 4] m/s² and a lateral offset within 8 m; None if unreachable."""
     for t_hit in (1.0, 1.5, 2.0, 2.5, 3.0):
         target = xy + t_hit * velocity
-        reach = float(target[0]) - 1.38  # the ego's box centre lies 1.38 m ahead of the rear axle
+        reach = float(target[0]) - EGO.rear_axle_to_center  # the box centre meets it, not the rear axle
         te = t_hit - 0.25  # the acceleration ramps up over 0.5 s
         accel = 2.0 * (reach - v0 * t_hit) / max(te, 0.5) ** 2
-        u = t_hit / 3.0
+        u = t_hit / HORIZON_SECONDS
         lateral = float(target[1]) / (u**3 * (10.0 - 15.0 * u + 6.0 * u**2))
         if reach > 0.0 and -3.0 <= accel <= 4.0 and abs(lateral) <= 8.0:
             return accel, lateral
@@ -291,8 +290,8 @@ def dependent_score(
     if off_road is not None:
         off = off | off_road
     clear = 0.5 + 0.5 * res.soft[:, Soft.TTC]
-    t_c = t_first.clamp(max=HORIZON)
-    early = torch.where(torch.isfinite(t_first), t_c / (2.0 * HORIZON), torch.full_like(t_c, 0.5))
+    t_c = t_first.clamp(max=HORIZON_SECONDS)
+    early = torch.where(torch.isfinite(t_first), t_c / (2.0 * HORIZON_SECONDS), torch.full_like(t_c, 0.5))
     out = torch.where(collides, early, clear)
     return torch.where(off, torch.zeros_like(out), out) * res.finite[:, None]
 

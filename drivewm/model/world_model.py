@@ -29,7 +29,7 @@ from agents import AgentStates
 from agents.checks import check_tensor
 from agents.se2 import se2_relative
 from drivewm.data.types import Batch, Targets
-from occupancy.classes import FREE, NUM_CLASSES
+from occupancy.classes import NUM_CLASSES, Occ3DClass
 from planner.contracts import LightBelief, LightState, Observation, Prediction, SceneState, validate_plans
 from planner.timebase import STEP_SECONDS
 
@@ -416,8 +416,10 @@ class DriveWorldModel(nn.Module):
         gx, gy, gz = self.grid.shape
         logits = self.occ_head(scene_features(scene).dyn.flatten(0, 1)).view(b, t, NUM_CLASSES, gz, gx, gy)
         logits = logits.permute(0, 1, 2, 4, 5, 3)  # [B, T, C, X, Y, Z]
-        free = logits[:, :, FREE] - residual[..., None]
-        return torch.cat([logits[:, :, :FREE], free[:, :, None], logits[:, :, FREE + 1 :]], dim=2)
+        free = logits[:, :, Occ3DClass.FREE] - residual[..., None]
+        return torch.cat(
+            [logits[:, :, : Occ3DClass.FREE], free[:, :, None], logits[:, :, Occ3DClass.FREE + 1 :]], dim=2
+        )
 
     def semantics_now_logits(self, scene: SceneState) -> Tensor:
         """The model's estimate of the current occupancy, `[B, C=18, X, Y, Z]` logits (t = 0; the

@@ -24,8 +24,6 @@ from carla_bridge.maps import load_town
 from carla_bridge.routes import Route, plan_route_for
 from carla_bridge.scoring import InfractionKind, score_route
 
-FRONT = EGO.rear_axle_to_center + 0.5 * EGO.length
-
 
 def test_autopilot_drives_a_real_town01_segment():
     route = devtest_route("0")
@@ -70,7 +68,7 @@ def test_route_progress_hand_cases():
     # progress never decreases
     assert p.update(np.array([9.0, -0.3, 0.0])) == pytest.approx(14.0)
     # front bumper within 2 m of the end → complete
-    p.update(np.array([10.0, 20.0 - 2.0 - FRONT + 0.01, 1.57]))
+    p.update(np.array([10.0, 20.0 - 2.0 - EGO.front_overhang + 0.01, 1.57]))
     assert p.completion == 100.0
     # a route that passes the same place twice: the window keeps progress on the first pass
     loop = np.array([[0.0, 0.0], [20.0, 0.0], [20.0, 5.0], [0.0, 5.0], [0.0, 0.2], [30.0, 0.2]])
