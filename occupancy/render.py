@@ -10,7 +10,6 @@ helpers take ego-frame (x, y) and do the swap. Figures are built without pyplot 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from matplotlib.patches import Polygon
 
 from agents.boxes import box_corners
 from agents.ego import EGO, EgoVehicle
+from occupancy.atomic import atomic_path
 from occupancy.classes import NUM_CLASSES, OCC3D_CLASSES, OCC3D_COLORS, Occ3DClass
 from occupancy.grid import GridSpec
 
@@ -203,18 +203,9 @@ def draw_plans(
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Save a figure as PNG atomically (temporary file + rename); parent directories are created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".fig-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def render_bev(

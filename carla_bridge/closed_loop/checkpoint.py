@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+
+from occupancy.atomic import write_json_atomic
 
 RecordKey = tuple[str, str, int]
 
@@ -64,13 +65,4 @@ class ResultsCheckpoint:
             for k, r in zip(keys, new):
                 merged[k] = r
             payload = {"schema_version": SCHEMA_VERSION, "records": list(merged.values())}
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump(payload, f, indent=1)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_json_atomic(self.path, payload, indent=1)

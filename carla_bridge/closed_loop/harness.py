@@ -15,7 +15,6 @@ Agents and backends are built from picklable factories (`agent_factory()` → `A
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +26,7 @@ from typing import Any
 
 from carla_bridge.closed_loop.checkpoint import ResultsCheckpoint
 from carla_bridge.closed_loop.runner import FAILURE_MESSAGES, RunLimits, run_route
+from occupancy.atomic import write_json_atomic
 
 CHECKPOINT_NAME = "checkpoint.json"
 
@@ -387,7 +387,4 @@ def _write_config(
         "seeds": list(seeds),
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    path = out / f"config_{_safe(agent)}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
+    write_json_atomic(out / f"config_{_safe(agent)}.json", payload, indent=1)

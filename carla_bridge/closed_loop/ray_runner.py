@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from carla_bridge.closed_loop.runner import RunLimits, run_route
+from occupancy.atomic import write_bytes_atomic
 
 
 def ray_available() -> bool:
@@ -93,12 +94,7 @@ def run_on_ray(
                     land(failed_record(agent_name, task, "Simulation", f"Ray task failed: {type(err).__name__}: {err}"))
                     continue
                 if blob is not None and task.frames_path is not None:
-                    path = Path(task.frames_path)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_suffix(".part")
-                    tmp.write_bytes(blob)
-                    os.replace(tmp, path)
-                    rec["frames"] = str(path)
+                    rec["frames"] = str(write_bytes_atomic(task.frames_path, blob))
                 land(rec)
     finally:
         if started_here:

@@ -15,9 +15,7 @@ import html
 import json
 import math
 import os
-import subprocess
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,9 @@ import numpy as np
 
 from carla_bridge.closed_loop.checkpoint import ResultsCheckpoint
 from carla_bridge.closed_loop.harness import CHECKPOINT_NAME
+from carla_bridge.run_metadata import git_commit, package_versions
 from carla_bridge.scoring import InfractionKind
+from occupancy.atomic import atomic_path, write_text_atomic
 
 PENALIZED_KINDS = [
     InfractionKind.COLLISION_PEDESTRIAN,
@@ -39,7 +39,6 @@ PENALIZED_KINDS = [
     InfractionKind.AGENT_BLOCKED,
     InfractionKind.ROUTE_TIMEOUT,
 ]
-_PACKAGES = ("drivewm", "torch", "numpy", "shapely", "carla", "nuscenes-devkit", "pytorch-lightning", "ray")
 
 
 def mean_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float, int]:
@@ -78,30 +77,6 @@ def aggregate_agent(records: list[dict[str, Any]]) -> dict[str, Any]:
     out["rejections"] = sum(int((r.get("planner") or {}).get("rejections", 0)) for r in records)
     out["fallbacks"] = sum(int((r.get("planner") or {}).get("fallbacks", 0)) for r in records)
     out["replans"] = sum(int((r.get("planner") or {}).get("replans", 0)) for r in records)
-    return out
-
-
-def _git_commit() -> str | None:
-    try:
-        res = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return res.stdout.strip() or None if res.returncode == 0 else None
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in _PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
     return out
 
 
@@ -147,8 +122,8 @@ def write_report(out: str | os.PathLike, worst: int = 2, videos: bool = True) ->
                         print(f"report: could not render {gif.name}: {err}")
     results = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "git_commit": _git_commit(),
-        "package_versions": _versions(),
+        "git_commit": git_commit(),
+        "package_versions": package_versions(),
         "config": configs,
         "seeds": sorted({int(r["seed"]) for r in records}),
         "identical_routes_and_seeds": identical,
@@ -156,10 +131,10 @@ def write_report(out: str | os.PathLike, worst: int = 2, videos: bool = True) ->
         "records": records,
     }
     paths = {"results": out / "results.json", "md": out / "report.md", "html": out / "report.html"}
-    _atomic_write(paths["results"], json.dumps(results, indent=1, default=str))
+    write_text_atomic(paths["results"], json.dumps(results, indent=1, default=str))
     md, page = _render_tables(out, agents, by_agent, agg, identical, video_paths, results)
-    _atomic_write(paths["md"], md)
-    _atomic_write(paths["html"], page)
+    write_text_atomic(paths["md"], md)
+    write_text_atomic(paths["html"], page)
     return paths
 
 
@@ -270,13 +245,6 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{h}</tr>{body}</table>"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def render_route_gif(
     frames_path: str | os.PathLike, gif: str | os.PathLike, title: str = "", max_frames: int = 80, ms: int = 250
 ) -> Path:
@@ -324,9 +292,6 @@ def render_route_gif(
         fig.canvas.draw()
         rgba = np.asarray(fig.canvas.buffer_rgba())
         images.append(Image.fromarray(rgba[..., :3].copy()))
-    gif = Path(gif)
-    gif.parent.mkdir(parents=True, exist_ok=True)
-    tmp = gif.with_name(gif.name + ".tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=ms, loop=0)
-    os.replace(tmp, gif)
-    return gif
+    with atomic_path(gif) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=ms, loop=0)
+    return Path(gif)

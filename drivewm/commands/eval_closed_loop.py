@@ -11,7 +11,6 @@ at the end `<out>/report.md`, `report.html` and `results.json` cover every agent
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -130,20 +129,3 @@ def run(args: argparse.Namespace) -> int:
         paths = write_report(args.out)
         print(f"report: {paths['html']}", flush=True)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m drivewm.commands.eval_closed_loop ...`), same errors as the CLI."""
-    parser = argparse.ArgumentParser(prog="drivewm eval")
-    sub = parser.add_subparsers(dest="eval_command", required=True)
-    add_closed_loop_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"drivewm eval closed-loop: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -50,49 +50,30 @@ def add_relevance_parser(eval_subparsers: argparse._SubParsersAction) -> argpars
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the evaluation from parsed arguments; bad input → exit code 2 with one message."""
+    """Run the evaluation from parsed arguments (bad input: `drivewm.cli` prints one line, exit 2)."""
     from drivewm.evaluation.relevance import RelevanceConfig, report_table, run_relevance
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        cfg = RelevanceConfig(
-            towns=tuple(t.strip() for t in args.towns.split(",") if t.strip()),
-            scenes=args.scenes,
-            plans=args.plans,
-            models=tuple(m.strip() for m in args.model.split(",") if m.strip()),
-            ckpt=args.ckpt,
-            plan_conditioning=not args.no_plan_conditioning,
-            seed=args.seed,
-            num_vehicles=args.vehicles,
-            num_pedestrians=args.pedestrians,
-            unsafe_fraction=args.unsafe_fraction,
-            oracle_dt=args.oracle_dt,
-            figures=args.figures,
-            latency_repeats=args.latency_repeats,
-            device=args.device,
-        ).validate()
-        results = run_relevance(
-            cfg, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True), resume=args.resume
-        )
-    except (ValueError, FileNotFoundError) as err:
-        print(f"drivewm eval relevance: error: {err}", file=sys.stderr)
-        return 2
+    cfg = RelevanceConfig(
+        towns=tuple(t.strip() for t in args.towns.split(",") if t.strip()),
+        scenes=args.scenes,
+        plans=args.plans,
+        models=tuple(m.strip() for m in args.model.split(",") if m.strip()),
+        ckpt=args.ckpt,
+        plan_conditioning=not args.no_plan_conditioning,
+        seed=args.seed,
+        num_vehicles=args.vehicles,
+        num_pedestrians=args.pedestrians,
+        unsafe_fraction=args.unsafe_fraction,
+        oracle_dt=args.oracle_dt,
+        figures=args.figures,
+        latency_repeats=args.latency_repeats,
+        device=args.device,
+    ).validate()
+    results = run_relevance(cfg, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True), resume=args.resume)
     head, rows = report_table(results)
     print(" | ".join(head))
     for r in rows:
         print(" | ".join(r))
     print(f"report: {args.out}/report.html")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry: `python -m drivewm.commands.eval_relevance relevance ...`."""
-    parser = argparse.ArgumentParser(prog="drivewm eval")
-    sub = parser.add_subparsers(dest="eval_command", required=True)
-    add_relevance_parser(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -55,10 +55,10 @@ def add_open_loop_parser(evsub: argparse._SubParsersAction) -> argparse.Argument
 
 
 def run_open_loop(args: argparse.Namespace) -> int:
+    from carla_bridge.run_metadata import run_metadata
     from drivewm.data.config import DataConfig
     from drivewm.data.dataset import NuScenesWorldDataset
     from drivewm.evaluation.open_loop import OpenLoopConfig, evaluate_open_loop, write_open_loop_report
-    from drivewm.evaluation.report import run_metadata
     from drivewm.model.checkpoint import load_world_model
 
     model = load_world_model(args.ckpt, args.device)

@@ -599,8 +599,10 @@ def write_open_loop_report(
     results: dict, figures: list[dict], grid: GridSpec, out: str | os.PathLike
 ) -> dict[str, Path]:
     """Write `results.json`, `report.md`, `report.html` and the figures into `out`."""
+    from occupancy.atomic import write_text_atomic
+
     from .figures import bev_comparison, camera_overlay
-    from .report import html_page, html_table, md_table, write_json_atomic, write_text_atomic
+    from .report import html_page, html_table, md_table, write_results
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -608,7 +610,7 @@ def write_open_loop_report(
     for i, sample in enumerate(figures):
         images.append(bev_comparison(sample, grid, out / "figures" / f"bev_{i}.png"))
         images.append(camera_overlay(sample, out / "figures" / f"cameras_{i}.png"))
-    paths = {"results": write_json_atomic(out / "results.json", results)}
+    paths = {"results": write_results(out / "results.json", results)}
     tables = report_tables(results)
     meta = results.get("meta", {})
     head = (

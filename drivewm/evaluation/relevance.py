@@ -689,7 +689,8 @@ def report_table(results: dict) -> tuple[list[str], list[list[str]]]:
 
 def write_reports(out: Path, results: dict) -> None:
     """`report.md` and `report.html` beside `results.json`."""
-    from drivewm.evaluation.report import html_page, html_table, md_table, write_text_atomic
+    from drivewm.evaluation.report import html_page, html_table, md_table
+    from occupancy.atomic import write_text_atomic
 
     cfg, truth = results["config"], results["models"]["_truth"]
     head, rows = report_table(results)
@@ -738,7 +739,8 @@ def run_relevance(
     from carla_bridge.lite.backend import LiteBackend
     from carla_bridge.lite.config import LiteConfig
     from carla_bridge.maps import load_town
-    from drivewm.evaluation.report import run_metadata, write_json_atomic
+    from carla_bridge.run_metadata import run_metadata
+    from drivewm.evaluation.report import write_results
 
     cfg.validate()
     say = progress or log.info
@@ -781,7 +783,7 @@ def run_relevance(
             rec["figure"] = str(write_figure(out / "figures" / f"scene_{i:03d}.png", keep, cfg.rows()))
         if latency is None:
             latency = measure_latency(backend, runners, cfg, render)
-        write_json_atomic(partial, {"config": config_json, "records": records, "latency": latency})
+        write_results(partial, {"config": config_json, "records": records, "latency": latency})
         n_uns = int(np.sum(rec["truth"]["unsafe"]))
         say(
             f"scene {i + 1}/{cfg.scenes} ({name}, t={rec['time']:.1f} s, {rec['moment']}): "
@@ -798,7 +800,7 @@ def run_relevance(
         "scenes": records,
         "wall_seconds": time.perf_counter() - t_start,
     }
-    write_json_atomic(out / "results.json", results)
+    write_results(out / "results.json", results)
     write_reports(out, results)
     partial.unlink(missing_ok=True)
     return results

@@ -1,66 +1,17 @@
-"""Shared pieces of evaluation reports: run metadata (git commit, package versions), atomic
-writes, Markdown/HTML tables and pages."""
+"""Shared pieces of evaluation reports: the results.json writer, Markdown/HTML tables and pages."""
 
 from __future__ import annotations
 
 import html
-import json
 import os
-import platform
-import subprocess
-import sys
-import time
-from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("drivewm", "torch", "pytorch-lightning", "numpy", "nuscenes-devkit", "shapely", "scipy", "matplotlib")
+from occupancy.atomic import write_json_atomic
 
 
-def git_commit() -> str | None:
-    """HEAD of the source checkout (None outside a git checkout), with `-dirty` if it has changes."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=20)
-        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def package_versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def run_metadata() -> dict:
-    """What every results.json carries besides its config and numbers."""
-    return {
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "git_commit": git_commit(),
-        "package_versions": package_versions(),
-        "command": " ".join(sys.argv),
-    }
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write via a temporary file and rename (parents created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
-def write_json_atomic(path: str | os.PathLike, obj: object) -> Path:
-    return write_text_atomic(path, json.dumps(obj, indent=1, default=str, allow_nan=True))
+def write_results(path: str | os.PathLike, results: dict) -> Path:
+    """Write a `results.json` atomically (indented; paths and other non-JSON values as text)."""
+    return write_json_atomic(path, results, indent=1, default=str)
 
 
 def md_table(head: list[str], rows: list[list[str]]) -> str:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from scipy import stats
 
-from drivewm.commands.eval_relevance import main as relevance_main
+from drivewm.cli import main as cli_main
 from drivewm.evaluation.relevance import (
     RelevanceConfig,
     _intercept,
@@ -173,9 +173,9 @@ def test_bad_config_and_cli_errors(tmp_path, capsys):
         "drivewm-noplan",
         "empty",
     ]
-    rc = relevance_main(["relevance", "--model", "nope", "--out", str(tmp_path / "r")])
+    rc = cli_main(["eval", "relevance", "--model", "nope", "--out", str(tmp_path / "r")])
     assert rc == 2 and "models must be among" in capsys.readouterr().err
-    rc = relevance_main(["relevance", "--model", "empty", "--towns", "Town99", "--out", str(tmp_path / "r")])
+    rc = cli_main(["eval", "relevance", "--model", "empty", "--towns", "Town99", "--out", str(tmp_path / "r")])
     assert rc == 2 and "Town99" in capsys.readouterr().err
 
 
