@@ -27,7 +27,7 @@ from __future__ import annotations
 import html
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -78,8 +78,9 @@ def encode_previous(model: DriveWorldModel, f: Features) -> SceneState | None:
     if not model.config.temporal:
         return None
     prev = model.encode(f.prev_observation())
-    prev.latent = prev.latent * f.prev_valid[:, None, None, None].to(prev.latent.dtype)
-    return prev
+    if prev.latent is None:
+        return prev
+    return replace(prev, latent=prev.latent * f.prev_valid[:, None, None, None].to(prev.latent.dtype))
 
 
 def encode_with_history(model: DriveWorldModel, f: Features) -> SceneState:
