@@ -24,8 +24,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drivewm.data.synthetic import synthetic_batch
 from drivewm.model import DriveWorldModel, ModelConfig
+from tests.drivewm.synthetic_batches import synthetic_batch
 
 
 def load_config(path: str) -> ModelConfig:

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 import torch
+from synthetic_batches import simple_rig, synthetic_batch
 
-from drivewm.data.synthetic import simple_rig, synthetic_batch
 from drivewm.model import DriveWorldModel, ModelConfig
 from drivewm.model.bev import project_voxels, warp_bev
 from drivewm.model.heads import decode_detections, encode_detection_targets
@@ -29,11 +29,12 @@ TINY = dict(
 
 
 @pytest.fixture(scope="module")
-def setup(one_thread_module):
+def setup(one_torch_thread):
     torch.manual_seed(0)
     cfg = ModelConfig(**TINY)
-    model = DriveWorldModel(cfg).eval()
-    batch = synthetic_batch(cfg, batch_size=2, num_branches=2)
+    with one_torch_thread():
+        model = DriveWorldModel(cfg).eval()
+        batch = synthetic_batch(cfg, batch_size=2, num_branches=2)
     return cfg, model, batch
 
 

@@ -38,11 +38,11 @@ TINY_OVERRIDES = [
 
 
 @pytest.fixture(scope="session")
-def evaluated(mini_nuscenes, build_once):
+def evaluated(mini_nuscenes, build_once, one_torch_thread):
     """CLI fit + CLI eval once per test run (shared by the xdist workers)."""
     with build_once("open_loop_run") as (run, done):
         if not done.is_file():
-            with build_once.one_thread():
+            with one_torch_thread():
                 _fit_and_evaluate(mini_nuscenes, run)
             done.write_text("ok")
     out = run / "report"

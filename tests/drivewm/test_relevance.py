@@ -180,7 +180,6 @@ def test_bad_config_and_cli_errors(tmp_path, capsys):
 
 
 def test_tiny_end_to_end_run(tmp_path):
-    torch.set_num_threads(1)
     cfg = RelevanceConfig(
         towns=("Town01",),
         scenes=1,
@@ -258,7 +257,6 @@ def test_learned_model_rows_with_and_without_plan_conditioning(active_plan_pathw
     from drivewm.model import DriveWorldModel, ModelConfig
 
     town01 = load_town("Town01")
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     model = active_plan_pathway(DriveWorldModel(ModelConfig())).eval()
     with torch.no_grad():  # an untrained drivable head gates every plan off-road: make it say "all road"

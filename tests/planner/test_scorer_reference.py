@@ -4,10 +4,10 @@ scenes that are hard on purpose (many failures, many near misses)."""
 import numpy as np
 import pytest
 import torch
+from reference_scorer import reference_gates, reference_gates_vectorized
+from synthetic_scenes import random_scenes
 
-from planner.reference_scorer import reference_gates, reference_gates_vectorized
 from planner.scorer import Gate, score_plans
-from planner.synthetic import random_scenes
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,7 @@ import math
 import torch
 
 from agents.se2 import se2_compose
-
-from .types import Batch, Features, Sample, Targets, collate
+from drivewm.data.types import Batch, Features, Sample, Targets, collate
 
 # nuScenes camera yaws (CAM_FRONT, FRONT_RIGHT, FRONT_LEFT, BACK, BACK_LEFT, BACK_RIGHT) [rad] and FOVs
 RIG_YAWS = (0.0, -0.96, 0.96, math.pi, 1.92, -1.92)
