@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from carla_bridge.lite.config import LiteConfig
 from carla_bridge.lite.map_data import build_map_data
 from carla_bridge.lite.random_route import random_route
 from carla_bridge.lite.world import LiteWorld
 
-__all__ = ["empty_world", "long_lane", "make_world", "town01_map_data"]
+__all__ = ["empty_world", "long_lane", "make_world", "single_thread", "town01_map_data"]
+
+
+@pytest.fixture
+def single_thread():
+    """Run the test with one torch thread (the simulator's small tensors only lose from threads on
+    2 shared cores); the previous setting is restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

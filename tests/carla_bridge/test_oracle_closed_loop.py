@@ -4,6 +4,7 @@ oracle completes a devtest route segment like the autopilot does, without collis
 from __future__ import annotations
 
 import pytest
+import torch
 from closed_loop_testkit import devtest_route
 
 from carla_bridge.closed_loop.harness import BackendSpec
@@ -15,6 +16,7 @@ SPEC = BackendSpec(num_vehicles=4, num_pedestrians=0, num_parked=2, num_props=0,
 
 @pytest.mark.slow
 def test_planner_with_the_oracle_drives_like_the_autopilot():
+    torch.set_num_threads(1)
     limits = RunLimits(max_route_length=15.0, max_sim_seconds=10.0, camera_size=(32, 18))
     recs = {}
     for name in ("autopilot", "oracle"):

@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-from synthetic_batches import simple_rig, synthetic_batch
 
 from drivewm.model import DriveWorldModel, ModelConfig
 from drivewm.model.bev import project_voxels, warp_bev
@@ -16,6 +15,7 @@ from drivewm.model.heads import decode_detections, encode_detection_targets
 from drivewm.model.losses import obstacle_bev, wta_losses
 from occupancy import GridSpec
 from planner.contracts import Observation, WorldModel
+from tests.drivewm.synthetic_batches import simple_rig, synthetic_batch
 
 TINY = dict(
     image_size=[32, 64],

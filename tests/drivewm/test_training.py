@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from synthetic_batches import synthetic_sample
 from torch.utils.data import DataLoader
 
 from drivewm.data.types import collate
 from drivewm.lightning_module import DriveWorldModule
 from drivewm.model import ModelConfig
 from drivewm.model.checkpoint import load_world_model
+from tests.drivewm.synthetic_batches import synthetic_sample
 
 TINY = dict(
     image_size=[32, 64],
@@ -159,7 +159,7 @@ DDP_SCRIPT = textwrap.dedent(
     import pytorch_lightning as pl
     import torch
     from torch.utils.data import DataLoader
-    from synthetic_batches import synthetic_sample
+    from tests.drivewm.synthetic_batches import synthetic_sample
     from drivewm.data.types import collate
     from drivewm.lightning_module import DriveWorldModule
     from drivewm.model import ModelConfig
@@ -182,8 +182,8 @@ def test_ddp_two_cpu_processes_gloo(tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
     ckpt = tmp_path / "ddp.ckpt"
-    # the script imports the test-only batch builder beside this file
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1", "PYTHONPATH": str(Path(__file__).parent)}
+    # the script imports the repository's test-only batch builder
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     proc = subprocess.run(
         [sys.executable, str(script), json.dumps(TINY), str(ckpt)],
         cwd=tmp_path,

@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pytest
 import torch
-from planner_scenes import agents, observation, privileged
 
 from agents import EGO, AgentClass
 from planner import LightState
 from planner.proposals import ProposalConfig, ProposalSource, generate_proposals
 from planner.scorer import Gate, LossReason, Soft, score_plans
 from planner.world_models import ConstantVelocityWorldModel, EmptyWorldModel
+from tests.planner.planner_scenes import agents, observation, privileged
 
 CFG = ProposalConfig(lateral_offsets=(0.0, 3.5), speed_fractions=(0.25, 0.5, 1.0), target_speed=8.0)
 

@@ -4,10 +4,10 @@ scenes that are hard on purpose (many failures, many near misses)."""
 import numpy as np
 import pytest
 import torch
-from reference_scorer import reference_gates, reference_gates_vectorized
-from synthetic_scenes import random_scenes
 
 from planner.scorer import Gate, score_plans
+from tests.planner.reference_scorer import reference_gates, reference_gates_vectorized
+from tests.planner.synthetic_scenes import random_scenes
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,7 @@ def test_cv_world_model_scene_matches_both_references():
     """The planner's own path: cv-gt rollout (plan-blind, broadcast along N) on the 200 × 160 BEV grid."""
     import math
 
-    from planner_scenes import agents, observation, privileged
+    from tests.planner.planner_scenes import agents, observation, privileged
 
     from agents import AgentClass
     from planner import LightState

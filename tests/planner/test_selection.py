@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-from planner_scenes import agents, observation, privileged
 
 from agents import AgentClass, AgentStates
 from planner import LightState, WorldModel
@@ -16,6 +15,7 @@ from planner.proposals import ProposalConfig, ProposalSource
 from planner.scorer import LossReason, score_plans
 from planner.selection import Decision, RejectReason, select_plan
 from planner.world_models import ConstantVelocityWorldModel, EmptyWorldModel, rasterize_boxes
+from tests.planner.planner_scenes import agents, observation, privileged
 
 CFG = PlannerConfig(proposals=ProposalConfig(lateral_offsets=(0.0,), speed_fractions=(0.5, 1.0)))
 
