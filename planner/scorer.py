@@ -143,21 +143,6 @@ class ScoreResult:
         """`[B, N]` bool: every hard gate passes."""
         return self.gates.prod(1) > 0
 
-    @property
-    def model_dependent(self) -> Tensor:
-        """`[B, N]` the terms only a world model can supply: collision and drivable gates × TTC (progress,
-        comfort and centring rank plans without any model) — for action-relevance correlations."""
-        return self.gates[:, Gate.NO_COLLISION] * self.gates[:, Gate.DRIVABLE] * self.soft[:, Soft.TTC]
-
-    @property
-    def unsafety(self) -> Tensor:
-        """`[B, N]` in [0, 1], higher = more likely unsafe: the largest of the obstacle probability under the
-        footprint, the expected collision probability with an agent and the off-road flag (for AUROC of
-        unsafe-plan rejection; the scorer rejects by the gates)."""
-        off_road = 1.0 - self.gates[:, Gate.DRIVABLE]
-        u = torch.maximum(torch.maximum(self.obstacle_risk, self.agent_risk.clamp(0.0, 1.0)), off_road)
-        return torch.where(self.finite[:, None], u, torch.ones_like(u))
-
 
 # ----------------------------------------------------------------------------------------------- geometry helpers
 

@@ -11,7 +11,9 @@ the *scene dynamics* (a small recurrent conv net unrolled over the T future step
   and the scene's coarse features, modulated by the plan embedding (FiLM), upsampled and added to
   the scene's obstacle logits and (as "occupied vs free") to the semantic logits.
 
-`plan_conditioning=False` (config or attribute) zeroes the whole plan pathway: the ablation. The
+`rollout(..., plan_conditioning=False)` (or `ModelConfig.plan_conditioning=False`, the default of
+every call) zeroes the whole plan pathway: the ablation, asked for per call, never by changing the
+model. The
 pathway's output layers start at zero, and training switches it off for a random share of the scenes
 (`plan_dropout`), so the plan-agnostic part is itself a trained predictor and the pathway learns only
 what the plan adds — the ablation is a fair baseline, not a crippled one.
@@ -141,7 +143,6 @@ class DriveWorldModel(nn.Module):
         cfg = config or ModelConfig()
         self.config = cfg
         self.grid = cfg.grid
-        self.plan_conditioning = cfg.plan_conditioning
         gz = self.grid.shape[2]
         c, d, t = cfg.bev_dim, cfg.plan_dim, cfg.horizon
         self.register_buffer("img_mean", torch.tensor(IMAGE_MEAN).view(1, 1, 3, 1, 1), persistent=False)
@@ -359,7 +360,13 @@ class DriveWorldModel(nn.Module):
         return tokens, pose
 
     # ------------------------------------------------------------------ rollout
-    def rollout_raw(self, scene: SceneState, plans: Tensor, plan_gate: Tensor | None = None) -> RolloutOutput:
+    def rollout_raw(
+        self,
+        scene: SceneState,
+        plans: Tensor,
+        plan_gate: Tensor | None = None,
+        plan_conditioning: bool | None = None,
+    ) -> RolloutOutput:
         """The plan-dependent part, batched over N; see the module docstring.
 
         Args:
@@ -367,6 +374,8 @@ class DriveWorldModel(nn.Module):
             plans: `[B, N, T, 3]` rear-axle (x, y, yaw) in the current ego frame.
             plan_gate: optional `[B]` float in [0, 1] scaling the plan pathway per scene (training's
                 plan dropout: 0 trains the plan-agnostic part alone, i.e. the ablation).
+            plan_conditioning: False switches the plan pathway off for this call (the ablation);
+                None takes `ModelConfig.plan_conditioning`.
         """
         cfg = self.config
         b = scene.batch_size
@@ -379,7 +388,8 @@ class DriveWorldModel(nn.Module):
         a, k = tokens.shape[1], cfg.num_modes
         base = self.agent_base(tokens)[:, None]  # [B, 1, A, K·(3T+1)]
         gx, gy = self.grid.bev_shape
-        if self.plan_conditioning:
+        conditioned = self.config.plan_conditioning if plan_conditioning is None else plan_conditioning
+        if conditioned:
             pf = plan_features(plans)  # [B, N, T, 4]
             emb = self.plan_enc(pf.flatten(2))  # [B, N, D]
             # agents x plans: the plan's poses seen from each agent
@@ -429,9 +439,10 @@ class DriveWorldModel(nn.Module):
         logits = self.occ_head(scene.latent).view(b, NUM_CLASSES, gz, gx, gy)
         return logits.permute(0, 1, 3, 4, 2)
 
-    def rollout(self, scene: SceneState, plans: Tensor) -> Prediction:
-        """`planner.WorldModel.rollout`: one batched pass over the N plans `[B, N, T, 3]`."""
-        out = self.rollout_raw(scene, plans)
+    def rollout(self, scene: SceneState, plans: Tensor, plan_conditioning: bool | None = None) -> Prediction:
+        """`planner.WorldModel.rollout`: one batched pass over the N plans `[B, N, T, 3]`;
+        `plan_conditioning=False` gives the plan-agnostic prediction (the ablation) for this call."""
+        out = self.rollout_raw(scene, plans, plan_conditioning=plan_conditioning)
         ex = scene_features(scene)
         light = scene.light if scene.light is not None else _light_belief(ex)
 

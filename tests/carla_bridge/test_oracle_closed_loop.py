@@ -7,7 +7,7 @@ import pytest
 import torch
 from closed_loop_testkit import devtest_route
 
-from carla_bridge.closed_loop.harness import BackendSpec
+from carla_bridge.closed_loop.backend_spec import BackendSpec
 from carla_bridge.closed_loop.runner import RunLimits, run_route
 from drivewm.factory import build_agent
 

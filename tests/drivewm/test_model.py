@@ -86,11 +86,7 @@ def test_plan_pathway_starts_as_a_no_op(setup):
     with torch.no_grad():
         scene = model.encode(batch.features.observation())
         on = model.rollout(scene, plans)
-        model.plan_conditioning = False
-        try:
-            off = model.rollout(scene, plans)
-        finally:
-            model.plan_conditioning = True
+        off = model.rollout(scene, plans, plan_conditioning=False)
     torch.testing.assert_close(on.obstacle_prob, off.obstacle_prob, atol=0, rtol=0)
     torch.testing.assert_close(on.agent_trajs, off.agent_trajs, atol=0, rtol=0)
 
@@ -107,15 +103,14 @@ def test_plan_conditioning_changes_prediction_and_ablation_removes_it(setup, act
         assert (pred.agent_trajs[:, 0] - pred.agent_trajs[:, 1]).abs().max() > 1e-4
         # plan dropout's gate: 0 is exactly the ablation, per scene
         gated = model.rollout_raw(scene, plans, plan_gate=torch.tensor([1.0, 0.0]))
-        model.plan_conditioning = False
-        try:
-            off = model.rollout(scene, plans)
-        finally:
-            model.plan_conditioning = True
+        off = model.rollout(scene, plans, plan_conditioning=False)
+        # the flag is per call: the model itself is unchanged
+        again = model.rollout(scene, plans)
     torch.testing.assert_close(off.obstacle_prob[:, 0], off.obstacle_prob[:, 1])
     torch.testing.assert_close(off.agent_trajs[:, 0], off.agent_trajs[:, 1])
     torch.testing.assert_close(torch.sigmoid(gated.obstacle_logits[1]), off.obstacle_prob[1])
     torch.testing.assert_close(torch.sigmoid(gated.obstacle_logits[0]), pred.obstacle_prob[0])
+    torch.testing.assert_close(again.obstacle_prob, pred.obstacle_prob, atol=0, rtol=0)
 
 
 def test_bad_inputs_raise_value_error_naming_the_field(setup):

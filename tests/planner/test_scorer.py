@@ -148,15 +148,6 @@ def test_bad_inputs_raise_naming_the_field():
         score_plans(short, pred, scene.route, scene.route_valid)
 
 
-def test_model_dependent_terms_and_unsafety():
-    props, _, res = _run(privileged(agents((25.0, 0.0, math.pi, 8.0, AgentClass.CAR))))
-    own, other = _lane(props, 0.0), _lane(props, 3.5)
-    md, u = res.model_dependent[0], res.unsafety[0]
-    assert bool((md[own] == 0).all()) and bool((u[own] == 1).all())  # cv: certain collisions
-    assert bool((u[other] < 0.5).all()) and bool((md[other] > 0).any())
-    assert bool(((md >= 0) & (md <= 1)).all())
-
-
 def test_touching_obstacle_cell_counts_as_collision():
     """An axis-aligned ego box whose front edge lies exactly on a cell boundary touches that cell."""
     from planner.proposals import Proposals

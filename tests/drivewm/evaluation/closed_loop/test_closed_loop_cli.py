@@ -1,7 +1,7 @@
 import json
 
-from carla_bridge.closed_loop.checkpoint import ResultsCheckpoint
 from drivewm.cli import main
+from drivewm.evaluation.closed_loop.checkpoint import ResultsCheckpoint
 
 ROUTES_XML = """<?xml version="1.0"?>
 <routes>

@@ -1,15 +1,14 @@
 import json
 import math
-import statistics
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from carla_bridge.closed_loop.checkpoint import ResultsCheckpoint
-from carla_bridge.closed_loop.report import mean_ci, render_route_gif, write_report
 from carla_bridge.closed_loop.runner import FrameLog, load_frames
 from carla_bridge.scoring import InfractionKind
+from drivewm.evaluation.closed_loop import render_route_gif, write_report
+from drivewm.evaluation.closed_loop.checkpoint import ResultsCheckpoint
 
 T975 = {1: 12.706204736, 2: 4.302652730}  # Student t quantiles (tables)
 
@@ -61,15 +60,6 @@ def _frames(path, n=4):
         }
         log.frames.append(frame)
     return log.save(path)
-
-
-def test_mean_ci_matches_student_t():
-    vals = [60.0, 80.0, 100.0]
-    m, h, n = mean_ci(vals)
-    assert (m, n) == (80.0, 3)
-    assert h == pytest.approx(T975[2] * statistics.stdev(vals) / math.sqrt(3), rel=1e-6)
-    assert mean_ci([5.0]) == (5.0, 0.0, 1)
-    assert math.isnan(mean_ci([])[0])
 
 
 def test_report_puts_two_agents_side_by_side(tmp_path):

@@ -62,7 +62,7 @@ def run_on_ray(
         import ray
     except ImportError:
         raise ValueError("--ray needs the optional 'ray' package: pip install -e .[ray]") from None
-    from carla_bridge.closed_loop.harness import failed_record
+    from drivewm.evaluation.closed_loop.evaluate import failed_record
 
     started_here = False
     if not ray.is_initialized():

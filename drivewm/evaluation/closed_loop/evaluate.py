@@ -10,7 +10,9 @@ dies takes only its current route with it: that route is recorded as failed ("Si
 the remaining routes go to a fresh pool.
 
 Agents and backends are built from picklable factories (`agent_factory()` → `Agent`,
-`BackendSpec(town)` → `Backend`), so the same spec works in every executor.
+`BackendSpec(town)` → `Backend`), so the same spec works in every executor. The route runner itself
+(`carla_bridge.closed_loop.runner.run_route`) is the simulator side; this module is the evaluation
+around it. `evaluate_closed_loop` is the entry point: a `ClosedLoopConfig` in, records and a report out.
 """
 
 from __future__ import annotations
@@ -24,68 +26,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from carla_bridge.closed_loop.checkpoint import ResultsCheckpoint
+from carla_bridge.closed_loop.backend_spec import BackendSpec
 from carla_bridge.closed_loop.runner import FAILURE_MESSAGES, RunLimits, run_route
+from drivewm.evaluation.closed_loop.checkpoint import ResultsCheckpoint
+from drivewm.evaluation.closed_loop.config import ClosedLoopConfig
 from occupancy.atomic import write_json_atomic
 
 CHECKPOINT_NAME = "checkpoint.json"
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """A picklable backend factory: `spec(town) -> Backend`.
-
-    Attributes:
-        kind: "lite" (the embedded simulator) or "carla" (a live server).
-        host, port, timeout_s: the CARLA server (kind "carla").
-        num_vehicles, num_pedestrians, num_parked, num_props: lite background traffic.
-        camera_size: (width, height) of rendered cameras [px].
-        render: render cameras at all (False: observations carry no images — privileged agents).
-    """
-
-    kind: str = "lite"
-    host: str = "127.0.0.1"
-    port: int = 2000
-    timeout_s: float = 10.0
-    num_vehicles: int = 30
-    num_pedestrians: int = 20
-    num_parked: int = 10
-    num_props: int = 6
-    camera_size: tuple[int, int] = (400, 225)
-    render: bool = True
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("lite", "carla"):
-            raise ValueError(f"backend must be 'lite' or 'carla', got {self.kind!r}")
-
-    def __call__(self, town: str) -> Any:
-        if self.kind == "lite":
-            from carla_bridge.lite.backend import LiteBackend
-            from carla_bridge.lite.config import LiteConfig
-
-            cfg = LiteConfig(
-                num_vehicles=self.num_vehicles,
-                num_pedestrians=self.num_pedestrians,
-                num_parked=self.num_parked,
-                num_props=self.num_props,
-            )
-            return LiteBackend(
-                town, cfg, render="cameras" if self.render else "none", image_size=tuple(self.camera_size)
-            )
-        from carla_bridge.live.backend import CarlaBackend, CarlaConfig
-
-        w, h = self.camera_size
-        return CarlaBackend(
-            CarlaConfig(
-                host=self.host,
-                port=self.port,
-                timeout_s=self.timeout_s,
-                width=w,
-                height=h,
-                vehicles=self.num_vehicles,
-                walkers=self.num_pedestrians,
-            )
-        )
 
 
 @dataclass(frozen=True)
@@ -268,11 +215,11 @@ def run_evaluation(
     out.mkdir(parents=True, exist_ok=True)
     ckpt = ResultsCheckpoint(out / CHECKPOINT_NAME)
     done = {(r, s) for a, r, s in ckpt.finished_keys() if a == agent_name} if resume else set()
-    frames_dir = out / "frames" / _safe(agent_name)
+    frames_dir = out / "frames" / file_safe(agent_name)
     tasks, skipped = [], []
     for route in routes:
         for seed in seeds:
-            frames = str(frames_dir / f"{_safe(str(route.id))}_s{seed}.npz") if limits.frames_every > 0 else None
+            frames = str(frames_dir / f"{file_safe(str(route.id))}_s{seed}.npz") if limits.frames_every > 0 else None
             t = Task(route, int(seed), frames)
             (skipped if t.key in done else tasks).append(t)
     summary = EvalSummary(agent_name, skipped=[t.key for t in skipped])
@@ -295,7 +242,7 @@ def run_evaluation(
 
     if tasks:
         if ray_address is not None:
-            from carla_bridge.closed_loop.ray_runner import run_on_ray
+            from drivewm.evaluation.closed_loop.ray_runner import run_on_ray
 
             run_on_ray(agent_factory, agent_name, backend, tasks, limits, ray_address, land, workers)
         elif workers == 1:
@@ -312,6 +259,42 @@ def run_evaluation(
             _run_pool(agent_factory, agent_name, backend, tasks, limits, workers, land, log)
     summary.wall_seconds = time.perf_counter() - t0
     return summary
+
+
+def evaluate_closed_loop(
+    cfg: ClosedLoopConfig, out: str | os.PathLike, resume: bool = False, log: Callable[[str], None] = print
+) -> EvalSummary:
+    """The entry point: drive `cfg.agent` on the selected routes × seeds into `out` (records land in
+    `<out>/checkpoint.json`, the run's config in `<out>/config_<agent>.json`). Bad input (unknown
+    agent, route ids or maps, a missing checkpoint, no CARLA server) raises before any route runs."""
+    from carla_bridge.routes import parse_routes
+
+    cfg.validate()
+    spec = cfg.agent_spec()
+    if cfg.ckpt and not Path(cfg.ckpt).is_file():
+        raise FileNotFoundError(f"--ckpt {cfg.ckpt} does not exist")
+    routes = select_routes(parse_routes(cfg.routes), cfg.route_ids)
+    if cfg.backend == "carla":
+        from carla_bridge.live.backend import CarlaServerUnavailable, connect
+
+        try:
+            connect(cfg.host, cfg.port, cfg.carla_timeout)  # one clear line now if no server answers
+        except CarlaServerUnavailable as err:
+            raise ValueError(str(err)) from None
+    return run_evaluation(
+        spec,
+        cfg.agent,
+        routes,
+        list(cfg.seeds),
+        out,
+        backend=cfg.backend_spec(spec.needs_images),
+        limits=cfg.limits(),
+        workers=cfg.workers,
+        ray_address=cfg.ray,
+        resume=resume,
+        config={**cfg.to_dict(), "protocol_label": cfg.protocol_label()},
+        log=log,
+    )
 
 
 def _run_pool(
@@ -365,8 +348,14 @@ def _run_pool(
                 pending = retry
 
 
-def _safe(text: str) -> str:
+def file_safe(text: str) -> str:
+    """`text` with every character but letters, digits and `-_.` replaced by `_` (a file name part)."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def config_path(out: Path, agent: str) -> Path:
+    """Where an agent's run config lies in an output folder."""
+    return Path(out) / f"config_{file_safe(agent)}.json"
 
 
 def _write_config(
@@ -387,4 +376,4 @@ def _write_config(
         "seeds": list(seeds),
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    write_json_atomic(out / f"config_{_safe(agent)}.json", payload, indent=1)
+    write_json_atomic(config_path(out, agent), payload, indent=1)

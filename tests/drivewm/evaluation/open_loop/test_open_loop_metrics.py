@@ -1,24 +1,23 @@
-"""Open-loop metrics on hand-computed cases; relevance metrics against scipy and plain loops."""
+"""Open-loop metrics (`drivewm.evaluation.open_loop.metrics`) on hand-computed cases."""
 
 import math
 
 import numpy as np
 import pytest
 import torch
-from scipy import stats
 
 from agents import EGO, AgentClass
-from planner.open_loop_metrics import at_and_average, collisions_per_step, l2_per_step, open_loop_metrics
-from planner.relevance_metrics import (
-    auroc,
-    false_accept_rate,
-    kendall_tau,
-    mean_ci,
-    per_scene,
-    relevance_summary,
-    spearman_rho,
-    top1_regret,
+from drivewm.evaluation.open_loop.metrics import (
+    at_and_average,
+    collisions_per_step,
+    detection_scores,
+    l2_per_step,
+    light_metrics,
+    match_agents,
+    open_loop_metrics,
+    plan_dependent_cells,
 )
+from occupancy import GridSpec
 
 
 def _straight(v: float, y: float = 0.0) -> torch.Tensor:
@@ -84,58 +83,55 @@ def test_open_loop_bad_inputs():
         collisions_per_step(torch.zeros(2, 6, 3), torch.zeros(2, 5, 1, 5), torch.ones(2, 5, 1, dtype=torch.bool))
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_rank_correlations_match_scipy(seed):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=40)
-    y = x + rng.normal(size=40)
-    # ties on purpose (scores quantised like gated plan scores)
-    xq, yq = np.round(x * 2) / 2, np.where(rng.random(40) < 0.3, 0.0, np.round(y, 1))
-    for a, b in ((x, y), (xq, yq), (xq, xq)):
-        assert kendall_tau(a, b) == pytest.approx(stats.kendalltau(a, b).statistic, abs=1e-12)
-        assert spearman_rho(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
-    assert math.isnan(kendall_tau(np.ones(5), np.arange(5.0)))
-    assert math.isnan(spearman_rho(np.arange(5.0), np.zeros(5)))
+def test_match_agents_gates_and_assigns_one_to_one():
+    det = torch.tensor([[[0.0, 0.0], [10.0, 0.0], [10.5, 0.0], [50.0, 0.0]]])
+    dv = torch.tensor([[True, True, True, True]])
+    gt = torch.tensor([[[10.2, 0.0], [0.5, 0.0], [30.0, 0.0]]])
+    gv = torch.tensor([[True, True, True]])
+    m = match_agents(det, dv, gt, gv, radius=2.0)
+    assert m.tolist() == [[1, 0, -1]]
 
 
-def test_mean_ci_matches_scipy_t_interval():
-    v = np.array([0.2, 0.5, 0.4, math.nan, 0.9, 0.1])
-    ci = mean_ci(v)
-    ok = v[~np.isnan(v)]
-    lo, hi = stats.t.interval(0.95, len(ok) - 1, loc=ok.mean(), scale=stats.sem(ok))
-    assert ci["mean"] == pytest.approx(ok.mean()) and ci["lo"] == pytest.approx(lo) and ci["hi"] == pytest.approx(hi)
-    assert ci["n"] == 5 and ci["n_undefined"] == 1
+def test_plan_dependent_cells_are_where_valid_branches_disagree():
+    occ = torch.zeros(1, 3, 1, 2, 2, dtype=torch.bool)
+    occ[0, :, 0, 0, 0] = True  # all branches agree: occupied
+    occ[0, 0, 0, 0, 1] = True  # only branch 0 occupies (0, 1)
+    occ[0, 2, 0, 1, 1] = True  # only the invalid branch 2 occupies (1, 1)
+    valid = torch.tensor([[True, True, False]])
+    dep = plan_dependent_cells(occ, valid)
+    expected = torch.tensor([[False, True], [False, False]])
+    for k in range(3):
+        assert torch.equal(dep[0, k, 0], expected)
+    assert not plan_dependent_cells(occ, torch.tensor([[True, False, False]])).any()  # one branch: nothing depends
 
 
-def _plain_auroc(scores, labels):
-    pos = [s for s, lab in zip(scores, labels) if lab]
-    neg = [s for s, lab in zip(scores, labels) if not lab]
-    total = sum(1.0 if p > q else 0.5 if p == q else 0.0 for p in pos for q in neg)
-    return total / (len(pos) * len(neg))
+def test_detection_scores_read_the_heatmap_at_centres_and_away_from_agents():
+    from types import SimpleNamespace
 
-
-@pytest.mark.parametrize("seed", range(5))
-def test_auroc_matches_plain_pairwise_count(seed):
-    rng = np.random.default_rng(seed)
-    labels = rng.random(60) < 0.3
-    scores = np.round(labels * 0.8 + rng.normal(size=60), 1)  # ties included
-    assert auroc(scores, labels) == pytest.approx(_plain_auroc(scores, labels), abs=1e-12)
-    assert auroc(scores, labels) == pytest.approx(_plain_auroc(scores, labels))
-    assert auroc(labels.astype(float), labels) == 1.0 and auroc(-labels.astype(float), labels) == 0.0
-    assert math.isnan(auroc(scores, np.zeros(60, dtype=bool)))
-
-
-def test_regret_false_accepts_and_summary():
-    pred = np.array([[0.9, 0.2, 0.5], [0.1, 0.3, 0.2]])
-    true = np.array([[0.4, 0.8, 0.6], [0.0, 0.7, 0.7]])
-    assert top1_regret(pred, true).tolist() == pytest.approx([0.4, 0.0])
-    assert false_accept_rate([True, False, True, True], [True, True, False, False]) == 0.5
-    assert math.isnan(false_accept_rate([True], [False]))
-    assert per_scene(kendall_tau, pred, true).tolist() == pytest.approx(
-        [stats.kendalltau(p, t).statistic for p, t in zip(pred, true)]
+    grid = GridSpec((-8.0, -8.0, -1.0), (8.0, 8.0, 3.0), (1.6, 1.6, 0.8))  # 10 x 10 BEV
+    box = torch.zeros(1, 2, 7)
+    box[0, 0] = torch.tensor([0.8, 0.8, 0.0, 0.0, 4.0, 2.0, 1.5])  # centre cell (5, 5)
+    tg = SimpleNamespace(
+        agent_box=box,
+        agent_cls=torch.zeros(1, 2, dtype=torch.int64),
+        agent_valid=torch.tensor([[True, False]]),
+        agent_velocity=torch.zeros(1, 2, 2),
     )
-    s = relevance_summary(pred, true, pred_unsafe=1 - pred, true_unsafe=true < 0.5)
-    assert s["num_scenes"] == 2 and 0.0 <= s["unsafe_auroc"] <= 1.0
-    assert s["top1_regret"]["mean"] == pytest.approx(0.2)
-    with pytest.raises(ValueError, match=r"\[S, N\]"):
-        top1_regret(pred, true[:, :2])
+    logits = torch.full((1, 3, 10, 10), -10.0)
+    logits[0, 1, 5, 5] = 0.0  # 0.5 at the agent (class channel 1: the max over classes counts)
+    logits[0, 0, 5, 6] = 5.0  # next to the agent: inside its Gaussian, not background
+    logits[0, 2, 0, 9] = math.log(0.2 / 0.8)  # 0.2 far away
+    out = detection_scores(logits, tg, grid)
+    assert math.isclose(float(out["score_at_gt"][0, 0]), 0.5, rel_tol=1e-6)
+    assert math.isnan(float(out["score_at_gt"][0, 1]))  # padding slot
+    assert math.isclose(float(out["background_peak"][0]), 0.2, rel_tol=1e-5)
+
+
+def test_light_metrics_count_a_hand_made_confusion():
+    # true: red, red, green, none, unknown; predicted: red, green, green, red, red
+    out = light_metrics(torch.tensor([0, 1, 1, 0, 0]), torch.tensor([0, 0, 1, 2, -1]))
+    assert out["samples"] == 4
+    assert out["confusion_true_by_pred"] == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
+    assert math.isclose(out["accuracy"], 0.5)
+    assert math.isclose(out["red_recall"], 0.5) and math.isclose(out["red_precision"], 0.5)
+    assert out["green_recall"] == 1.0 and out["none_recall"] == 0.0 and out["none_precision"] is None

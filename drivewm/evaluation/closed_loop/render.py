@@ -17,71 +17,21 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from carla_bridge.closed_loop.checkpoint import ResultsCheckpoint
-from carla_bridge.closed_loop.harness import CHECKPOINT_NAME
 from carla_bridge.run_metadata import git_commit, package_versions
-from carla_bridge.scoring import InfractionKind
+from drivewm.evaluation.closed_loop.checkpoint import ResultsCheckpoint
+from drivewm.evaluation.closed_loop.evaluate import CHECKPOINT_NAME, config_path
+from drivewm.evaluation.closed_loop.metrics import PENALIZED_KINDS, aggregate_agent
+from drivewm.evaluation.common.report import html_page, html_table, md_table, write_results
 from occupancy.atomic import atomic_path, write_text_atomic
 
-PENALIZED_KINDS = [
-    InfractionKind.COLLISION_PEDESTRIAN,
-    InfractionKind.COLLISION_VEHICLE,
-    InfractionKind.COLLISION_STATIC,
-    InfractionKind.RED_LIGHT,
-    InfractionKind.STOP_SIGN,
-    InfractionKind.OUTSIDE_ROUTE_LANES,
-    InfractionKind.MIN_SPEED,
-    InfractionKind.ROUTE_DEVIATION,
-    InfractionKind.AGENT_BLOCKED,
-    InfractionKind.ROUTE_TIMEOUT,
-]
 
-
-def mean_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float, int]:
-    """(mean, half width of the `confidence` interval (Student t; 0 for one value), n)."""
-    a = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
-    n = len(a)
-    if n == 0:
-        return float("nan"), float("nan"), 0
-    if n == 1:
-        return float(a[0]), 0.0, 1
-    from scipy.stats import t
-
-    half = float(t.ppf(0.5 + confidence / 2.0, n - 1) * a.std(ddof=1) / math.sqrt(n))
-    return float(a.mean()), half, n
-
-
-def aggregate_agent(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Aggregate of one agent's route records."""
-    out: dict[str, Any] = {"runs": len(records)}
-    for key in ("driving_score", "route_completion", "infraction_penalty"):
-        m, h, _ = mean_ci([float(r[key]) for r in records])
-        out[key] = {"mean": round(m, 3), "ci95": round(h, 3)}
-    km = max(sum(float(r.get("km_driven", 0.0)) for r in records), 0.001)
-    out["km_driven"] = round(km, 4)
-    out["infractions_per_km"] = {
-        k.value: round(sum(int(r.get("counts", {}).get(k.value, 0)) for r in records) / km, 3) for k in PENALIZED_KINDS
-    }
-    out["failures"] = sum(1 for r in records if r.get("failure"))
-    out["failure_statuses"] = sorted({r["failure"]["status"] for r in records if r.get("failure")})
-    wps = [r["timing"]["wall_per_sim_second"] for r in records if (r.get("timing") or {}).get("wall_per_sim_second")]
-    out["wall_per_sim_second"] = round(float(np.mean(wps)), 4) if wps else None
-    lat = [r["planner"]["latency_ms"] for r in records if (r.get("planner") or {}).get("latency_ms")]
-    out["planner_latency_ms"] = (
-        {k: round(float(np.mean([x[k] for x in lat])), 2) for k in ("p50", "p90", "p99", "max")} if lat else None
-    )
-    out["rejections"] = sum(int((r.get("planner") or {}).get("rejections", 0)) for r in records)
-    out["fallbacks"] = sum(int((r.get("planner") or {}).get("fallbacks", 0)) for r in records)
-    out["replans"] = sum(int((r.get("planner") or {}).get("replans", 0)) for r in records)
-    return out
-
-
-def _fmt(m: dict[str, float]) -> str:
-    return f"{m['mean']:.1f} ± {m['ci95']:.1f}"
+def _fmt(m: dict[str, float | None], digits: int = 1) -> str:
+    """`mean ± half width`; `mean ± –` when the interval is undefined (a single run)."""
+    ci = "–" if m["ci95"] is None else f"{m['ci95']:.{digits}f}"
+    return f"{m['mean']:.{digits}f} ± {ci}"
 
 
 def write_report(out: str | os.PathLike, worst: int = 2, videos: bool = True) -> dict[str, Path]:
@@ -105,7 +55,7 @@ def write_report(out: str | os.PathLike, worst: int = 2, videos: bool = True) ->
     identical = len({frozenset(k) for k in keys.values()}) == 1
     configs = {}
     for a in agents:
-        p = out / f"config_{''.join(c if c.isalnum() or c in '-_.' else '_' for c in a)}.json"
+        p = config_path(out, a)
         if p.exists():
             configs[a] = json.loads(p.read_text())
     video_paths: dict[tuple[str, str, int], Path] = {}
@@ -131,7 +81,7 @@ def write_report(out: str | os.PathLike, worst: int = 2, videos: bool = True) ->
         "records": records,
     }
     paths = {"results": out / "results.json", "md": out / "report.md", "html": out / "report.html"}
-    write_text_atomic(paths["results"], json.dumps(results, indent=1, default=str))
+    write_results(paths["results"], results)
     md, page = _render_tables(out, agents, by_agent, agg, identical, video_paths, results)
     write_text_atomic(paths["md"], md)
     write_text_atomic(paths["html"], page)
@@ -158,7 +108,7 @@ def _render_tables(out, agents, by_agent, agg, identical, video_paths, results) 
                 str(g["runs"]),
                 _fmt(g["driving_score"]),
                 _fmt(g["route_completion"]),
-                f"{g['infraction_penalty']['mean']:.3f} ± {g['infraction_penalty']['ci95']:.3f}",
+                _fmt(g["infraction_penalty"], digits=3),
                 f"{g['km_driven']:.3f}",
                 str(g["failures"]) + (f" ({', '.join(g['failure_statuses'])})" if g["failures"] else ""),
                 *[f"{g['infractions_per_km'][k]:.2f}" for k in kinds],
@@ -189,6 +139,10 @@ def _render_tables(out, agents, by_agent, agg, identical, video_paths, results) 
         if identical
         else "Agents ran DIFFERENT route/seed sets — compare per route below."
     )
+    protocols = {
+        a: (results["config"].get(a, {}).get("command") or {}).get("protocol_label", "unknown") for a in agents
+    }
+    note += " Protocol: " + "; ".join(f"{a} {p}" for a, p in protocols.items()) + "."
     md = [
         "# Closed-loop evaluation",
         "",
@@ -198,11 +152,11 @@ def _render_tables(out, agents, by_agent, agg, identical, video_paths, results) 
         "",
         "## Aggregate",
         "",
-        _md_table(head, rows),
+        md_table(head, rows),
         "",
         "## Per route (DS = driving score %, RC = route completion %)",
         "",
-        _md_table(route_head, route_rows),
+        md_table(route_head, route_rows),
         "",
     ]
     if video_paths:
@@ -211,17 +165,13 @@ def _render_tables(out, agents, by_agent, agg, identical, video_paths, results) 
             md.append(f"- {a}, route {rid}, seed {seed}: ![]({p.relative_to(out)})")
         md.append("")
     page = [
-        "<!doctype html><meta charset='utf-8'><title>closed-loop evaluation</title>",
-        "<style>body{font-family:sans-serif} table{border-collapse:collapse;font-size:12px}"
-        " td,th{border:1px solid #999;padding:3px 6px}</style>",
-        "<h1>Closed-loop evaluation</h1>",
         f"<p>Output folder <code>{html.escape(str(out))}</code>; commit <code>{html.escape(str(results['git_commit']))}"
         f"</code>; generated {html.escape(results['generated'])}. Means over routes × seeds with 95 % confidence "
         f"intervals. {html.escape(note)}</p>",
         "<h2>Aggregate</h2>",
-        _html_table(head, rows),
+        html_table(head, rows),
         "<h2>Per route</h2>",
-        _html_table(route_head, route_rows),
+        html_table(route_head, route_rows),
     ]
     if video_paths:
         page.append("<h2>Worst routes</h2>")
@@ -230,19 +180,7 @@ def _render_tables(out, agents, by_agent, agg, identical, video_paths, results) 
                 f"<figure><img src='{html.escape(str(p.relative_to(out)))}' width='720'>"
                 f"<figcaption>{html.escape(a)}, route {html.escape(rid)}, seed {seed}</figcaption></figure>"
             )
-    return "\n".join(md), "\n".join(page)
-
-
-def _md_table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _html_table(head: list[str], rows: list[list[str]]) -> str:
-    h = "".join(f"<th>{html.escape(c)}</th>" for c in head)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{h}</tr>{body}</table>"
+    return "\n".join(md), html_page("Closed-loop evaluation", "\n".join(page))
 
 
 def render_route_gif(
