@@ -17,6 +17,18 @@ RIG_YAWS = (0.0, -0.96, 0.96, math.pi, 1.92, -1.92)
 RIG_FOVS = (1.22, 1.22, 1.22, 1.92, 1.22, 1.22)
 
 
+TINY = dict(
+    image_size=[32, 64],
+    backbone_channels=[8, 16],
+    feat_dim=8,
+    bev_dim=16,
+    plan_dim=16,
+    max_agents=6,
+    grid_voxel=[3.2, 3.2, 1.6],
+)
+"""`ModelConfig` overrides of the tiny model the unit tests train and run (seconds on a CPU)."""
+
+
 def simple_rig(image_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """A nuScenes-like rig: intrinsics `[6, 3, 3]` at `image_hw` and cam_to_ego `[6, 4, 4]`
     (camera z forward, x right, y down; mounted 1.5 m high near the roof centre)."""

@@ -18,16 +18,9 @@ from drivewm.model import ModelConfig
 from occupancy import GridSpec
 from occupancy.io import labels_path, read_labels
 from occupancy.resample import downsample_labels
+from tests.drivewm.synthetic_batches import TINY
 
-TINY_MODEL = dict(
-    image_size=[32, 64],
-    backbone_channels=[8, 16],
-    feat_dim=8,
-    bev_dim=16,
-    plan_dim=16,
-    max_agents=8,
-    grid_voxel=[3.2, 3.2, 1.6],
-)
+TINY_MODEL = {**TINY, "max_agents": 8}
 
 
 @pytest.fixture(scope="module")

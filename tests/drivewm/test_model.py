@@ -15,17 +15,7 @@ from drivewm.model.heads import decode_detections, encode_detection_targets
 from drivewm.model.losses import obstacle_bev, wta_losses
 from occupancy import GridSpec
 from planner.contracts import Observation, WorldModel
-from tests.drivewm.synthetic_batches import simple_rig, synthetic_batch
-
-TINY = dict(
-    image_size=[32, 64],
-    backbone_channels=[8, 16],
-    feat_dim=8,
-    bev_dim=16,
-    plan_dim=16,
-    max_agents=6,
-    grid_voxel=[3.2, 3.2, 1.6],
-)
+from tests.drivewm.synthetic_batches import TINY, simple_rig, synthetic_batch
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,7 @@ from drivewm.data.types import collate
 from drivewm.lightning_module import DriveWorldModule
 from drivewm.model import ModelConfig
 from drivewm.model.checkpoint import load_world_model
-from tests.drivewm.synthetic_batches import synthetic_sample
-
-TINY = dict(
-    image_size=[32, 64],
-    backbone_channels=[8, 16],
-    feat_dim=8,
-    bev_dim=16,
-    plan_dim=16,
-    max_agents=6,
-    grid_voxel=[3.2, 3.2, 1.6],
-)
+from tests.drivewm.synthetic_batches import TINY, synthetic_sample
 
 
 def _loader(cfg: ModelConfig, n: int = 4, batch_size: int = 2) -> DataLoader:

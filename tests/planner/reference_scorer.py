@@ -104,6 +104,13 @@ def _reference_inputs(proposals: Proposals, prediction: Prediction, route, route
     )
 
 
+def _reference_setup(proposals, prediction, route, route_valid):
+    """`_reference_inputs` and the BEV grid's (lower, upper, voxel) corners in x, y."""
+    grid = prediction.grid
+    inputs = _reference_inputs(proposals, prediction, route, route_valid)
+    return inputs, (grid.lower[:2], grid.upper[:2], grid.voxel[:2])
+
+
 def reference_gates(
     proposals: Proposals,
     prediction: Prediction,
@@ -119,11 +126,10 @@ def reference_gates(
         `[B, len(Gate), N]` bool (True = passes).
     """
     cfg = cfg or ScorerConfig()
-    dense, feasible, obstacle_t, drivable, trajs, mode_p, valid, size, light_p, light_d, route, route_valid = (
-        _reference_inputs(proposals, prediction, route, route_valid)
+    (dense, feasible, obstacle_t, drivable, trajs, mode_p, valid, size, light_p, light_d, route, route_valid), box = (
+        _reference_setup(proposals, prediction, route, route_valid)
     )
-    grid = prediction.grid
-    lower, upper, voxel = grid.lower[:2], grid.upper[:2], grid.voxel[:2]
+    lower, upper, voxel = box
     b_count, n_count, d_count = dense.shape[:3]
     t_count = obstacle_t.shape[2]
     out = np.zeros((b_count, len(Gate), n_count), dtype=bool)
@@ -208,11 +214,10 @@ def reference_gates_vectorized(
     """The same gates with shapely's array functions (`shapely.intersects` on polygon arrays), one
     scene at a time: the "vectorized shapely" baseline of the benchmark. Returns `[B, len(Gate), N]` bool."""
     cfg = cfg or ScorerConfig()
-    dense, feasible, obstacle_t, drivable, trajs, mode_p, valid, size, light_p, light_d, route, route_valid = (
-        _reference_inputs(proposals, prediction, route, route_valid)
+    (dense, feasible, obstacle_t, drivable, trajs, mode_p, valid, size, light_p, light_d, route, route_valid), box = (
+        _reference_setup(proposals, prediction, route, route_valid)
     )
-    grid = prediction.grid
-    lower, upper, voxel = grid.lower[:2], grid.upper[:2], grid.voxel[:2]
+    lower, upper, voxel = box
     b_count, n_count, d_count = dense.shape[:3]
     t_count = obstacle_t.shape[2]
     steps = np.arange(1, d_count + 1)

@@ -148,14 +148,11 @@ def test_bad_inputs_raise_naming_the_field():
         score_plans(short, pred, scene.route, scene.route_valid)
 
 
-def test_touching_obstacle_cell_counts_as_collision():
-    """An axis-aligned ego box whose front edge lies exactly on a cell boundary touches that cell."""
+def _standing_plan(pose):
+    """One plan that stands at `pose` (x, y, yaw) for 3 s, on an empty road: (proposals, scene, prediction)."""
     from planner.proposals import Proposals
 
-    g = EmptyWorldModel().grid
-    # rear axle at x = 10 - 1.38 - 2.042 ⇒ the front bumper at exactly x = 10.0 (a cell boundary)
-    x = 10.0 - EGO.front_overhang
-    dense = torch.tensor([x, 0.0, 0.0]).expand(1, 1, 30, 3).clone()
+    dense = pose.expand(1, 1, 30, 3).clone()
     props = Proposals(
         dense[:, :, 4::5],
         dense,
@@ -164,7 +161,16 @@ def test_touching_obstacle_cell_counts_as_collision():
         torch.ones(1, 1, dtype=torch.bool),
     )
     scene = EmptyWorldModel().encode(observation(0.0))
-    pred = EmptyWorldModel().rollout(scene, props.plans)
+    return props, scene, EmptyWorldModel().rollout(scene, props.plans)
+
+
+def test_touching_obstacle_cell_counts_as_collision():
+    """An axis-aligned ego box whose front edge lies exactly on a cell boundary touches that cell."""
+
+    g = EmptyWorldModel().grid
+    # rear axle at x = 10 - 1.38 - 2.042 ⇒ the front bumper at exactly x = 10.0 (a cell boundary)
+    x = 10.0 - EGO.front_overhang
+    props, scene, pred = _standing_plan(torch.tensor([x, 0.0, 0.0]))
     occ = torch.zeros(1, 1, 6, *g.bev_shape)
     ix, iy = g.world_to_voxel(torch.tensor([[10.25, 0.25]]))[0].tolist()  # the cell [10, 10.5] × [0, 0.5]
     occ[0, 0, :, ix, iy] = 1.0
@@ -187,19 +193,9 @@ def test_touching_obstacle_cell_counts_as_collision():
 
 
 def test_corner_on_a_cell_edge_touches_the_non_drivable_cell():
-    from planner.proposals import Proposals
 
     g = EmptyWorldModel().grid
-    dense = torch.tensor([0.0, 0.075, 0.0]).expand(1, 1, 30, 3).clone()  # left edge at exactly y = 1.0
-    props = Proposals(
-        dense[:, :, 4::5],
-        dense,
-        torch.zeros(1),
-        torch.zeros(1, 1, dtype=torch.long),
-        torch.ones(1, 1, dtype=torch.bool),
-    )
-    scene = EmptyWorldModel().encode(observation(0.0))
-    pred = EmptyWorldModel().rollout(scene, props.plans)
+    props, scene, pred = _standing_plan(torch.tensor([0.0, 0.075, 0.0]))  # left edge at exactly y = 1.0
     row = g.world_to_voxel(torch.tensor([[0.0, 1.25]]))[0, 1]  # cells y ∈ [1.0, 1.5]
     for iy, off in ((row, True), (row + 1, False)):
         drv = torch.ones(1, *g.bev_shape)
