@@ -1,11 +1,10 @@
 """planner: decision making, model-agnostic.
 
-Owns the contract every world model meets (`WorldModel`, `Observation`, `SceneState`,
-`Prediction`, the separate `PrivilegedState` and `PrivilegedWorldModel`), the one time base
-(`planner.timebase`), ego-plan proposals, the vectorized plan scorer,
-selection with safe rejection and fallback, the plan-tracking controller, open-loop planning
-metrics and reference world models (empty, constant velocity). Depends on `agents/` and
-`occupancy/` only.
+Owns the contract every world model meets (`WorldModel`, `Observation`, the frozen `SceneState`
+and `Prediction`, the separate `PrivilegedState` and `PrivilegedWorldModel`), the one time base
+(`planner.timebase`), ego-plan proposals, the vectorized plan scorer, selection with safe rejection
+and fallback, the plan-tracking controller and reference world models (empty, constant velocity).
+Evaluation metrics live in `drivewm.evaluation`. Depends on `agents/` and `occupancy/` only.
 """
 
 from planner.contracts import (

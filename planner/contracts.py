@@ -6,6 +6,10 @@ autopilot, the oracle and the `-gt` baselines may take (their names say so).
 
 Batching: every tensor carries a leading batch dim B (closed loop uses B = 1). Ego-frame tensors
 are in the current ego frame (rear axle, x forward, y left).
+
+Every type is a frozen dataclass: nothing changes a scene state or a prediction after it is made
+(derive a changed copy with `dataclasses.replace`). What the planner reads from a scene is typed
+(`light`, `ego_plans`); a model's own per-scene tensors are its `SceneFeatures` dataclass.
 """
 
 from __future__ import annotations
