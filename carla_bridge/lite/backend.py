@@ -115,13 +115,13 @@ class LiteBackend:
             self.history._poses.append(np.array(p))
 
     def close(self) -> None:
-        self.world.state = {}
+        self.world.state = None
 
     # ------------------------------------------------------------------ views
     @property
     def done(self) -> bool:
         """The route ended (completed, blocked, deviated or timed out)."""
-        return bool(self.world.state["done"][0])
+        return bool(self.world.done[0])
 
     def observation(self, render: bool = False) -> Observation:
         """The current `Observation` (B = 1); images only when rendered (else the last frame, or none)."""

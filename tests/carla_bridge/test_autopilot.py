@@ -2,8 +2,6 @@
 
 import pytest
 import torch
-from conftest_sim import *  # noqa: F403  (session fixtures)
-from conftest_sim import make_world
 
 from carla_bridge.autopilot import Autopilot, AutopilotParams
 from carla_bridge.lite.config import LiteConfig

@@ -1,9 +1,9 @@
 import torch
+from carla_bridge.closed_loop.tracking import plan_for_controller, plan_in_world
 from closed_loop_testkit import FAST_BACKEND, devtest_route
 
 from agents import Control
 from agents.se2 import se2_relative
-from carla_bridge.closed_loop.tracking import plan_for_controller, plan_in_world
 from carla_bridge.oracle import OracleWorldModel
 from planner.proposals import densify
 

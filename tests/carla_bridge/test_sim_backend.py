@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest_sim import single_thread  # noqa: F401  (fixture)
 
 from agents import Control
 from carla_bridge.backend import Backend

@@ -7,8 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest_sim import *  # noqa: F403  (session fixtures)
-from conftest_sim import make_world
 
 from carla_bridge.lite.config import LiteConfig
 from carla_bridge.lite.random_route import random_route
