@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from agents import Control
-from carla_bridge.closed_loop.agent import SIM_DT, RunContext, default_sensors
+from carla_bridge.closed_loop.agent import SIM_DT, AgentDefaults, RunContext, default_sensors
 from planner import Observation, PrivilegedState, WorldModel
 from planner.controller import ControllerParams, PlanFollower
 from planner.plan import PlannerConfig, PlanResult, plan
@@ -58,7 +58,7 @@ class DrivingAgentConfig:
             raise ValueError(f"replan_hz must lie in [2, 10] Hz, got {self.replan_hz}")
 
 
-class DrivingAgent:
+class DrivingAgent(AgentDefaults):
     """World model + planner + controller (see the module docstring).
 
     Args:

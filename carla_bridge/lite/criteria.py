@@ -230,16 +230,3 @@ def judge(
         done=r0.done | ending,
     )
     return replace(state, route=rs), emit.events
-
-
-def unfinished_outside_event(state: WorldState, route: RouteData, world: int = 0) -> Event | None:
-    """The outside-route-lanes event of a run cut before its route ended (the percentage criteria are
-    closed like at the end of a route), or None when nothing was driven outside."""
-    pct = float(outside_percentage(state.route.outside[world : world + 1], route.length)[0])
-    if not pct > 0:
-        return None
-    xy = state.ego.pose[world, :2]
-    t = float(state.time[world])
-    return Event(
-        InfractionKind.OUTSIDE_ROUTE_LANES.value, t, (float(xy[0]), float(xy[1])), (), {"percentage": pct}, world
-    )

@@ -11,9 +11,9 @@ import torch
 from carla_bridge.lite.config import LiteConfig
 from carla_bridge.lite.map_data import build_map_data
 from carla_bridge.lite.random_route import random_route
-from carla_bridge.lite.world import LiteWorld
 from carla_bridge.maps import TownMap, load_town
 from carla_bridge.maps.procedural import crossroads_xodr, write_xodr
+from tests.carla_bridge.sim_testkit import make_world
 
 
 @pytest.fixture(scope="session")
@@ -61,19 +61,6 @@ def long_lane(town01) -> int:
             best = ln.id
     assert best is not None
     return best
-
-
-def make_world(town, md, config: LiteConfig | None = None, seed: int = 0, route=None, num_worlds: int = 1) -> LiteWorld:
-    """A `LiteWorld` of `town` reset on `route` (default: a random 200 m route of `seed`)."""
-    w = LiteWorld(town, config or LiteConfig(), map_data=md)
-    w.reset(route if route is not None else random_route(town, seed, 200.0), seed, num_worlds=num_worlds)
-    return w
-
-
-@pytest.fixture(scope="session")
-def world_factory():
-    """`make_world` (a fixture, so tests need no import from this file)."""
-    return make_world
 
 
 @pytest.fixture

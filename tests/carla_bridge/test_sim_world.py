@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from carla_bridge.lite.config import LiteConfig
 from carla_bridge.lite.branching import run_plans
+from carla_bridge.lite.config import LiteConfig
 from carla_bridge.lite.lights import HeadState, head_states
 from carla_bridge.lite.map_data import build_map_data
 from carla_bridge.lite.random_route import random_route
 from carla_bridge.lite.world import LiteWorld
+from tests.carla_bridge.sim_testkit import make_world
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -51,17 +52,19 @@ def test_vehicle_stops_behind_ego_that_cut_in(town01, empty_world, long_lane):
 
 
 def _heads(md, cfg, times):
-    return torch.from_numpy(head_states(np.asarray(times, dtype=np.float64), md.lights, cfg.green, cfg.yellow, cfg.all_red))
+    return torch.from_numpy(
+        head_states(np.asarray(times, dtype=np.float64), md.lights, cfg.green, cfg.yellow, cfg.all_red)
+    )
 
 
-def test_red_light_stops_traffic(town01, town01_map_data, world_factory):
+def test_red_light_stops_traffic(town01, town01_map_data):
     md = town01_map_data
     lanes = np.flatnonzero(md.lanes.lane_head >= 0).tolist()
     lane = next(i for i in lanes if md.lanes.lane_light_s[i] > 45.0 and not town01.lanes[i].is_junction)
     head = int(md.lanes.lane_head[lane])
     stop_s = float(md.lanes.lane_light_s[lane])
     cfg = LiteConfig(num_vehicles=0, num_pedestrians=0, num_parked=0, num_props=0)
-    w = world_factory(town01, md, cfg)
+    w = make_world(town01, md, cfg)
     # a time at which this head turns red for at least 12 s
     ts = np.arange(0.0, 200.0, 0.5)
     st = _heads(md, cfg, ts)[:, head]
@@ -127,8 +130,8 @@ def test_pedestrian_waits_for_the_ego(town01, empty_world, long_lane):
     assert float(w.state.pedestrians.u[0, 0]) > 6.0
 
 
-def test_snapshot_restore_identical_future(town01, town01_map_data, world_factory):
-    w = world_factory(town01, town01_map_data, LiteConfig(num_vehicles=30, num_pedestrians=15), seed=3)
+def test_snapshot_restore_identical_future(town01, town01_map_data):
+    w = make_world(town01, town01_map_data, LiteConfig(num_vehicles=30, num_pedestrians=15), seed=3)
     ctrl = torch.tensor([[0.5, 0.05, 0.0]])
     _run(w, 1.0, ctrl)
     snap = w.snapshot()
@@ -142,10 +145,10 @@ def test_snapshot_restore_identical_future(town01, town01_map_data, world_factor
     assert not end1.equals(snap)
 
 
-def test_batched_branches_are_bit_identical_to_sequential_runs(town01, town01_map_data, world_factory):
+def test_batched_branches_are_bit_identical_to_sequential_runs(town01, town01_map_data):
     """Every tensor of every world's state (and every event) after 2 s of batched stepping equals the
     same world stepped alone, bit for bit."""
-    w = world_factory(town01, town01_map_data, LiteConfig(num_vehicles=30, num_pedestrians=15), seed=5)
+    w = make_world(town01, town01_map_data, LiteConfig(num_vehicles=30, num_pedestrians=15), seed=5)
     _run(w, 0.5, torch.tensor([[0.6, 0.0, 0.0]]))
     snap = w.snapshot()
     controls = torch.tensor([[0.8, 0.3, 0.0], [0.0, 0.0, 1.0], [0.5, -0.4, 0.0]])
