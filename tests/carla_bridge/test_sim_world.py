@@ -191,3 +191,20 @@ def test_run_plans_executes_each_plan_and_leaves_the_world_alone(town01, empty_w
     assert w.snapshot().equals(before)
     one = run_plans(w, torch.stack([go, stop]), steps=50, max_worlds=1)
     assert torch.equal(one.ego, out.ego)
+
+
+def test_head_states_map_to_the_planner_light_states():
+    """The one mapping from simulator heads to `planner.LightState` (yellow counts as red)."""
+    from carla_bridge.lite.lights import to_light_state
+    from planner import LightState
+
+    heads = torch.tensor([int(HeadState.RED), int(HeadState.YELLOW), int(HeadState.GREEN), int(HeadState.OFF)])
+    assert to_light_state(heads).tolist() == [LightState.RED, LightState.RED, LightState.GREEN, LightState.NONE]
+
+
+def test_state_validates_its_world_dim(empty_world):
+    st = empty_world.state.repeat(3)
+    assert st.num_worlds == 3 and st.validate() is st
+    bad = replace(st, time=torch.zeros(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="ego.pose must lead with W = 2"):
+        bad.validate()
