@@ -8,16 +8,16 @@ import time
 from pathlib import Path
 
 import pytest
-from closed_loop_testkit import FAST_BACKEND, AutopilotFactory, devtest_route
 
 from carla_bridge.closed_loop.checkpoint import ResultsCheckpoint
 from carla_bridge.closed_loop.harness import BackendSpec, check_towns, parse_seeds, run_evaluation, select_routes
 from carla_bridge.closed_loop.ray_runner import ray_available
 from carla_bridge.closed_loop.runner import RunLimits
 from carla_bridge.routes import Route, parse_routes
+from tests.carla_bridge.closed_loop_testkit import FAST_BACKEND, AutopilotFactory, devtest_route
 
 LIMITS = RunLimits(max_route_length=20.0)
-TESTS = Path(__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _keys(records):
@@ -30,9 +30,7 @@ def test_kill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path):
     script.write_text(
         textwrap.dedent(
             f"""
-            import sys
-            sys.path.insert(0, {str(TESTS)!r})
-            from closed_loop_testkit import FAST_BACKEND, AutopilotFactory, devtest_route
+            from tests.carla_bridge.closed_loop_testkit import FAST_BACKEND, AutopilotFactory, devtest_route
             from carla_bridge.closed_loop.harness import run_evaluation
             from carla_bridge.closed_loop.runner import RunLimits
             run_evaluation(AutopilotFactory(), "autopilot", [devtest_route("0")], [0, 1, 2, 3], {str(out)!r},
@@ -40,7 +38,8 @@ def test_kill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path):
             """
         )
     )
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # the script imports the repository's test kit
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     ckpt = ResultsCheckpoint(out / "checkpoint.json")
     deadline = time.time() + 90
     try:
