@@ -6,6 +6,7 @@ reverse). The ego of the lite simulator and every background vehicle use it at d
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -82,3 +83,38 @@ def control_to_command(
     fade = (1.0 - v / params.max_speed).clamp(min=0.0)
     accel = throttle * params.max_accel * fade - brake * params.max_brake - params.drag * v
     return accel, steer * params.max_steer
+
+
+def bicycle_control_step(
+    x: float,
+    y: float,
+    yaw: float,
+    v: float,
+    throttle: float,
+    steer: float,
+    brake: float,
+    dt: float,
+    wheelbase: float,
+    max_steer: float,
+    max_accel: float,
+    max_brake: float,
+    max_speed: float,
+    drag: float,
+) -> tuple[float, float, float, float]:
+    """`control_to_command` then `bicycle_step` for one vehicle in plain arithmetic (the lite
+    simulator's compiled kernels compile it; the vehicle limits are `BicycleParams`' fields in order).
+    Returns the next (x, y, yaw, v)."""
+    accel = throttle * max_accel * max(1.0 - v / max_speed, 0.0) - brake * max_brake - drag * v
+    a = min(max(accel, -max_brake), max_accel)
+    delta = min(max(steer * max_steer, -max_steer), max_steer)
+    v_next = min(max(v + a * dt, 0.0), max_speed)
+    v_mean = 0.5 * (v + v_next)
+    yaw_rate = v_mean * math.tan(delta) / wheelbase
+    yaw_mid = yaw + 0.5 * yaw_rate * dt
+    r = (yaw + yaw_rate * dt + math.pi) % (2.0 * math.pi) - math.pi
+    return (
+        x + v_mean * math.cos(yaw_mid) * dt,
+        y + v_mean * math.sin(yaw_mid) * dt,
+        r + 2.0 * math.pi if r <= -math.pi else r,
+        v_next,
+    )

@@ -56,3 +56,28 @@ def idm_acceleration(v: Tensor, v_desired: Tensor, gap: Tensor, lead_v: Tensor, 
     acc = params.max_accel * (free - interaction)
     acc = torch.where(finite & (gap <= 0.0), torch.full_like(acc, -params.max_decel), acc)
     return acc.clamp(-params.max_decel, params.max_accel)
+
+
+def idm_scalar(
+    v: float,
+    v_desired: float,
+    gap: float,
+    lead_v: float,
+    max_accel: float,
+    comfort_decel: float,
+    max_decel: float,
+    min_gap: float,
+    time_headway: float,
+    delta: float,
+) -> float:
+    """`idm_acceleration` for one vehicle in plain arithmetic (the lite simulator's compiled kernels
+    compile it; the parameters are `IDMParams`' fields in order)."""
+    v = max(v, 0.0)
+    free = 1.0 - (v / max(v_desired, 0.1)) ** delta
+    interaction = 0.0
+    if math.isfinite(gap):
+        if gap <= 0.0:
+            return -max_decel
+        s_star = min_gap + max(v * time_headway + v * (v - lead_v) / (2.0 * math.sqrt(max_accel * comfort_decel)), 0.0)
+        interaction = (s_star / max(gap, 1e-3)) ** 2
+    return min(max(max_accel * (free - interaction), -max_decel), max_accel)

@@ -41,7 +41,7 @@ def _check_valid(valid: Tensor | None, shape: torch.Size, device: torch.device) 
 
 
 def interpolate_trajectory(
-    traj: Tensor, times: Tensor, query: Tensor, valid: Tensor | None = None
+    traj: Tensor, times: Tensor, query: Tensor, valid: Tensor | None = None, extrapolate: bool = False
 ) -> tuple[Tensor, Tensor]:
     """Poses at query times, linear in (x, y) and shortest-arc in yaw.
 
@@ -50,11 +50,13 @@ def interpolate_trajectory(
         times: `[..., T]` or `[T]` strictly increasing sample times [s].
         query: `[..., Q]` or `[Q]` query times [s].
         valid: optional `[..., T]` bool mask of the samples.
+        extrapolate: continue past the ends: a query before the first (after the last) sample lies on
+            the first (last) segment extended linearly in time — constant velocity and yaw rate.
 
     Returns:
         `(poses [..., Q, 3], valid [..., Q])`. A query is valid iff it lies within `[times[0], times[-1]]`
-        and both bracketing samples are valid (a query hitting a valid sample exactly is valid).
-        Invalid queries hold the nearest bracketing sample's pose (finite padding).
+        (any time with `extrapolate`) and the samples it uses are valid (a query hitting a valid sample
+        exactly is valid). Invalid queries hold the nearest bracketing sample's pose (finite padding).
     """
     _check_traj(traj)
     lead, T = traj.shape[:-2], traj.shape[-2]
@@ -67,33 +69,45 @@ def interpolate_trajectory(
     if T > 1 and not bool((times[..., 1:] > times[..., :-1]).all()):
         raise ValueError("times must be strictly increasing along T")
     vmask = _check_valid(valid, traj.shape[:-1], traj.device)
-    try:  # time arithmetic in float64: absolute timestamps (~1e9 s) do not fit float32
-        times = times.to(torch.float64).expand(*lead, T).contiguous()
-        query = query.to(torch.float64).expand(*lead, query.shape[-1]).contiguous()
-    except RuntimeError:
-        raise ValueError(
-            f"times {tuple(times.shape)} and query {tuple(query.shape)} must broadcast to traj's leading dims "
-            f"{tuple(lead)}"
-        ) from None
+    # time arithmetic in float64: absolute timestamps (~1e9 s) do not fit float32
+    times, query = times.to(torch.float64), query.to(torch.float64)
+    shared = times.dim() == 1 and query.dim() == 1  # one set of brackets for every trajectory
+    if not shared:
+        try:
+            times = times.expand(*lead, T).contiguous()
+            query = query.expand(*lead, query.shape[-1]).contiguous()
+        except RuntimeError:
+            raise ValueError(
+                f"times {tuple(times.shape)} and query {tuple(query.shape)} must broadcast to traj's leading dims "
+                f"{tuple(lead)}"
+            ) from None
     # Right bracket index hi in [1, T-1]; lo = hi - 1 (T == 1: both 0).
     hi = torch.searchsorted(times, query, right=False).clamp(min=min(1, T - 1), max=T - 1)
     lo = (hi - 1).clamp_min(0)
     t_lo, t_hi = times.gather(-1, lo), times.gather(-1, hi)
     span = (t_hi - t_lo).clamp_min(torch.finfo(torch.float64).tiny)
-    alpha = ((query - t_lo) / span).clamp(0.0, 1.0).to(traj.dtype)  # [..., Q]
+    alpha = (query - t_lo) / span
+    alpha = (alpha if extrapolate else alpha.clamp(0.0, 1.0)).to(traj.dtype)  # [..., Q]
     if T == 1:
         alpha = torch.zeros_like(alpha)
-    p_lo = traj.gather(-2, lo[..., None].expand(*lo.shape, 3))
-    p_hi = traj.gather(-2, hi[..., None].expand(*hi.shape, 3))
-    xy = p_lo[..., :2] + alpha[..., None] * (p_hi[..., :2] - p_lo[..., :2])
+    if shared:
+        p_lo, p_hi = traj.index_select(-2, lo), traj.index_select(-2, hi)
+        v_lo, v_hi = vmask.index_select(-1, lo), vmask.index_select(-1, hi)
+    else:
+        p_lo = traj.gather(-2, lo[..., None].expand(*lo.shape, 3))
+        p_hi = traj.gather(-2, hi[..., None].expand(*hi.shape, 3))
+        v_lo, v_hi = vmask.gather(-1, lo), vmask.gather(-1, hi)
+    a = alpha[..., None]
+    xy = p_lo[..., :2] + a * (p_hi[..., :2] - p_lo[..., :2])
     yaw = wrap_angle(p_lo[..., 2] + alpha * wrap_angle(p_hi[..., 2] - p_lo[..., 2]))
-    v_lo, v_hi = vmask.gather(-1, lo), vmask.gather(-1, hi)
     # Exactly on a sample: only that sample must be valid.
-    need_lo = alpha < 1.0
-    need_hi = alpha > 0.0
+    need_lo = alpha != 1.0
+    need_hi = alpha != 0.0
     inside = (query >= times[..., :1]) & (query <= times[..., -1:])
+    if extrapolate:
+        inside = torch.ones_like(inside)
     out_valid = inside & (v_lo | ~need_lo) & (v_hi | ~need_hi)
-    return torch.cat([xy, yaw[..., None]], dim=-1), out_valid
+    return torch.cat([xy, yaw[..., None]], dim=-1), out_valid.expand(xy.shape[:-1])
 
 
 def resample_trajectory(

@@ -51,7 +51,7 @@ def run_route(route, town, cfg, seed: int, max_length: float, max_seconds: float
     t0 = time.perf_counter()
     for _ in range(round(limit / cfg.dt)):
         events += world.step(agent.controls(world, blind))
-        if bool(world.state["done"].all()):
+        if bool(world.state.route.done.all()):
             break
     wall = time.perf_counter() - t0
     km = road_km_near(town, plan.polyline, cfg.spawn_radius)

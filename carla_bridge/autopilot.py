@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from agents import EGO, Control
+from agents import EGO, AgentClass, Control
 from agents.idm import IDMParams, idm_acceleration
 from agents.se2 import se2_relative
 from carla_bridge.lite.geometry import point_box_distance_paired
-from carla_bridge.lite.world import FRONT, LiteWorld
+from carla_bridge.lite.lights import HeadState
+from carla_bridge.lite.world import LiteWorld
+from carla_bridge.progress import FRONT
 from planner import HORIZON_STEPS, STEP_SECONDS, LightState
 from planner.controller import ControllerParams, track_plans
 
@@ -89,7 +91,7 @@ class Autopilot:
         v_curve = torch.sqrt(p.lat_accel / dyaw[:, : K // 2].amax(-1).clamp(min=1e-4))
         v0 = torch.minimum(p.speed_factor * limit[:, 0], v_curve)
         # remaining route: stop at its end
-        remaining = world.route.length - (world.state["progress"] + FRONT)
+        remaining = world.route.length - (world.progress + FRONT)
         gap_stop = remaining + 5.0  # drive through the route's end
         gap_agent, lead_v = inf, torch.zeros_like(v)
         if blind is None:
@@ -105,7 +107,7 @@ class Autopilot:
                     world.light_states()[:, world.route.light_head]
                     .gather(1, self._next_light(world)[:, None])
                     .squeeze(1)
-                    == 1
+                    == int(HeadState.YELLOW)
                 )
                 if world.route.light_s.numel()
                 else red
@@ -157,7 +159,7 @@ class Autopilot:
     @staticmethod
     def _next_light(world: LiteWorld) -> Tensor:
         r = world.route
-        ahead = r.light_s[None] - (world.state["progress"] + FRONT)[:, None]
+        ahead = r.light_s[None].float() - (world.progress + FRONT)[:, None]
         ahead = torch.where(ahead > -0.5, ahead, torch.full_like(ahead, math.inf))
         return ahead.argmin(-1)
 
@@ -167,8 +169,8 @@ class Autopilot:
         v = world.ego_speed()
         if r.stop_s.numel() == 0:
             return torch.full_like(v, math.inf)
-        ahead = r.stop_s[None] - (world.state["progress"] + FRONT)[:, None]  # [W, S]
-        pending = ~world.state["stop_stopped"] & (ahead > -1.0)
+        ahead = r.stop_s[None].float() - (world.progress + FRONT)[:, None]  # [W, S]
+        pending = ~world.state.route.stop_stopped & (ahead > -1.0)
         gap = torch.where(pending, ahead + 0.5, torch.full_like(ahead, math.inf))
         return gap.amin(-1)
 
@@ -176,21 +178,12 @@ class Autopilot:
         """Gap [m] from the ego's front to the first route point blocked by an agent, and that agent's
         speed along the route. `pxy [W, K, 2]` route points ahead of the front bumper."""
         p = self.params
-        st = world.state
         W, K = pxy.shape[:2]
-        boxes = torch.cat([world.vehicle_boxes(), world.pedestrian_boxes(), st["static_box"]], 1)  # [W, A, 5]
-        nv, npd = st["veh_lane"].shape[1], st["ped_u"].shape[1]
-        vel = torch.cat(
-            [
-                st["veh_speed"][..., None] * torch.stack([torch.cos(st["veh_yaw"]), torch.sin(st["veh_yaw"])], -1),
-                st["ped_speed"][..., None] * torch.stack([torch.cos(st["ped_yaw"]), torch.sin(st["ped_yaw"])], -1),
-                torch.zeros_like(st["static_box"][..., :2]),
-            ],
-            1,
-        )
+        a = world.agents_world()
+        boxes = torch.cat([a.xy, a.yaw[..., None], a.size[..., :2]], -1)  # [W, A, 5]
+        vel = a.velocity
         A = boxes.shape[1]
-        margin = torch.full((A,), p.vehicle_margin, device=boxes.device)
-        margin[nv : nv + npd] = p.pedestrian_margin
+        margin = torch.where(a.cls == int(AgentClass.PEDESTRIAN), p.pedestrian_margin, p.vehicle_margin)  # [W, A]
         stacks, vels, ranges = [boxes], [vel], [torch.full((A,), math.inf, device=boxes.device)]
         for tp in p.predict:
             b = boxes.clone()
@@ -201,10 +194,11 @@ class Autopilot:
         allb = torch.cat(stacks, 1)  # [W, A', 5]
         allv = torch.cat(vels, 1)
         rng = torch.cat(ranges)  # [A']
-        marg = margin.repeat(len(stacks))
+        marg = margin.repeat(1, len(stacks))[:, None, :]  # [W, 1, A']
+        live = a.valid.repeat(1, len(stacks))[:, None, :]
         d = point_box_distance_paired(pxy[:, None], allb[:, None])[:, 0]  # [W, K, A']
         dist_k = p.lookahead_step * torch.arange(K, device=boxes.device, dtype=torch.float32)  # [K]
-        hit = (d < 0.5 * EGO.width + marg) & valid[..., None] & (dist_k[None, :, None] <= rng[None, None, :])
+        hit = (d < 0.5 * EGO.width + marg) & live & valid[..., None] & (dist_k[None, :, None] <= rng[None, None, :])
         hit_k = hit.any(-1)  # [W, K]
         anyh = hit_k.any(-1)
         first = hit_k.float().argmax(-1)

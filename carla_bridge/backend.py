@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from agents import Control
-from planner import Observation
+from planner import Observation, PrivilegedState
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,26 @@ def _meta_eq(a: Any, b: Any) -> bool:
 
 @runtime_checkable
 class Backend(Protocol):
-    """A simulator an agent can drive (lite today, a live CARLA server later)."""
+    """A simulator an agent can drive (the lite simulator, or a live CARLA server): everything the
+    closed-loop runner calls.
+
+    - `reset(route, seed)` populates the world for a route and returns the first observation;
+    - `step(control, render)` advances one step (0.05 s); `render` says whether the observation must
+      carry fresh camera images (a backend that always renders ignores it);
+    - `done` is True once the backend itself ended the route (completed, blocked, deviated, timed out);
+    - `privileged()` is the ground truth for privileged agents (autopilot, oracle, `-gt`);
+    - `snapshot()` / `restore(state)` branch the state (lite only; others raise `RuntimeError`);
+    - `close()` releases everything (safe to call twice).
+    """
 
     def reset(self, route: Any, seed: int) -> Observation: ...
 
-    def step(self, control: Control) -> tuple[Observation, list[Event]]: ...
+    def step(self, control: Control, render: bool = True) -> tuple[Observation, list[Event]]: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    def privileged(self) -> PrivilegedState: ...
 
     def snapshot(self) -> SimState: ...
 

@@ -1,10 +1,10 @@
 """`OracleWorldModel` ("oracle"): the lite simulator's true future under each candidate plan.
 
 Built with a handle to the running `LiteWorld` (or a `LiteBackend`, whose `.world` is used). `rollout`
-branches the current state into one world per plan (`LiteWorld.branch`: N copies advanced together
-in one batched step, at most `max_branch` worlds at a time), executes each plan with the
-plan-tracking controller inside `LiteWorld.step_plans` while the traffic reacts (IDM vehicles yield
-to the ego, pedestrians stop), and returns what really happened as a `Prediction`:
+runs every plan in its own copy of the current state (`carla_bridge.lite.branching.run_plans`: N
+copies advanced together, at most `max_branch` at a time, each ego following its plan with a
+`PlanFollower`) while the traffic reacts (IDM vehicles yield to the ego, pedestrians stop), and
+returns what really happened as a `Prediction`:
 
 - `obstacle_prob [1, N, T, X, Y]`: every agent's true box (vehicles, pedestrians, parked cars,
   cones, barriers; the ego excluded) rasterized (cell centre inside the box) at t = 0.5…3 s on the
@@ -33,11 +33,11 @@ from torch import Tensor
 
 from agents import box_corners, ego_boxes
 from agents.se2 import se2_relative
-from carla_bridge.closed_loop.tracking import plan_for_controller, plan_in_world
+from carla_bridge.lite.branching import run_plans
 from carla_bridge.scoring import InfractionKind
 from occupancy import GridSpec
 from planner import HORIZON_STEPS, STEP_SECONDS, Observation, Prediction, PrivilegedState, SceneState, validate_plans
-from planner.proposals import densify
+from planner.proposals import DENSE_DT, densify
 from planner.world_models import PLANNER_BEV_GRID, rasterize_boxes
 
 DRIVEABLE_SURFACE = 11
@@ -119,7 +119,7 @@ class OracleWorldModel:
 
     def __init__(self, world, grid: GridSpec = PLANNER_BEV_GRID, dt: float | None = 0.1, max_branch: int = 32) -> None:
         world = getattr(world, "world", world)
-        if not hasattr(world, "branch") or not hasattr(world, "step_plans"):
+        if not hasattr(world, "branch") or not hasattr(world, "agents_world"):
             raise ValueError(f"world must be a LiteWorld or LiteBackend, got {type(world).__name__}")
         dt = float(world.cfg.dt) if dt is None else float(dt)
         ratio = STEP_SECONDS / dt if dt > 0 else math.nan
@@ -172,16 +172,24 @@ class OracleWorldModel:
             )
         world = self.world
         pose0 = world.ego_pose()[0].clone()
-        dense = densify(plans.float(), scene.speed.float())[0]  # [N, D, 3] at 0.1 s
-        parts = [self._branch(dense[lo : lo + self.max_branch], pose0) for lo in range(0, n, self.max_branch)]
-        boxes = torch.cat([p[0] for p in parts])  # [N, T, A, 5]
-        valid_a = world.agents_world().valid[0].clone()  # [A]
-        ego_poses = torch.cat([p[1] for p in parts])  # [N, S, 3]
-        coll_t = torch.cat([p[2] for p in parts])
-        red = torch.cat([p[3] for p in parts])
+        dense = densify(plans.float(), scene.speed.float())[0]  # [N, D, 3] at DENSE_DT
+        per_keyframe = round(STEP_SECONDS / self.dt)
+        out = run_plans(
+            world, dense, HORIZON_STEPS * per_keyframe, DENSE_DT, self.dt, per_keyframe, max_worlds=self.max_branch
+        )
+        a_now = world.agents_world()
+        valid_a = a_now.valid[0].clone()  # [A]
+        fut = out.agents  # [N, T, A] world frame
+        poses = torch.cat([fut.xy, fut.yaw[..., None]], -1)
+        rel_p = se2_relative(pose0.expand_as(poses), poses)
+        rel_p = torch.where(fut.valid[..., None], rel_p, torch.full_like(rel_p, FAR))
+        boxes = torch.cat([rel_p, fut.size[..., :2]], -1).float()  # [N, T, A, 5]
+        ego_poses = se2_relative(pose0.double().expand(*out.ego.shape[:2], 3), out.ego[..., :3]).float()  # [N, S, 3]
+        coll_t = out.first_event_time(COLLISION_KINDS).float()
+        red = torch.isfinite(out.first_event_time([InfractionKind.RED_LIGHT.value]))
         a = boxes.shape[2]
         occ = rasterize_near(boxes, valid_a, self.grid)  # [N, T, X, Y]
-        agents = world.agents_world()
+        agents = a_now
         light_state = scene.extras.get("light_state")
         light_distance = scene.extras.get("light_distance")
         if light_state is None or light_distance is None:
@@ -232,38 +240,6 @@ class OracleWorldModel:
             )
         extras = {"light_state": privileged.light_state, "light_distance": privileged.light_distance}
         return SceneState.from_observation(obs, privileged.agents, extras=extras)
-
-    def _branch(self, dense: Tensor, pose0: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Run `dense [W, D, 3]` plans in W branches of the current state.
-
-        Returns:
-            agent boxes `[W, T, A, 5]` in the ego frame of `pose0` at t = 0.5·(1..T) s; executed ego poses
-            `[W, S, 3]` (same frame, every dt); first collision time `[W]` (inf if none); ran a red light `[W]`.
-        """
-        w = dense.shape[0]
-        branch = self.world.branch(w)
-        branch.cfg = dataclasses.replace(branch.cfg, dt=self.dt)
-        plan_world, times = plan_in_world(pose0.expand(w, 3), dense)
-        per_keyframe = round(STEP_SECONDS / self.dt)
-        coll_t = torch.full((w,), math.inf)
-        red = torch.zeros(w, dtype=torch.bool)
-        boxes, ego = [], []
-        for k in range(1, HORIZON_STEPS * per_keyframe + 1):
-            rel = plan_for_controller(plan_world, times, (k - 1) * self.dt, branch.ego_pose())
-            events = branch.step_plans(rel.float())
-            for ev in events:
-                if ev.kind in COLLISION_KINDS and not math.isfinite(float(coll_t[ev.world])):
-                    coll_t[ev.world] = k * self.dt
-                elif ev.kind == InfractionKind.RED_LIGHT.value:
-                    red[ev.world] = True
-            ego.append(se2_relative(pose0.expand(w, 3), branch.ego_pose()))
-            if k % per_keyframe == 0:
-                a = branch.agents_world()
-                poses = torch.cat([a.xy, a.yaw[..., None]], -1)  # [W, A, 3] world
-                rel_p = se2_relative(pose0.expand_as(poses), poses)
-                rel_p = torch.where(a.valid[..., None], rel_p, torch.full_like(rel_p, FAR))
-                boxes.append(torch.cat([rel_p, a.size[..., :2]], -1))
-        return torch.stack(boxes, 1).float(), torch.stack(ego, 1).float(), coll_t, red
 
     def _off_road(self, pose0: Tensor, ego_poses: Tensor) -> Tensor:
         """`[N]` bool: some corner of the executed ego box lies off the driveable surface (ignoring the

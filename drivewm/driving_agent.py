@@ -5,7 +5,7 @@ Every `1 / replan_hz` seconds (2–10 Hz, default 2 Hz) it runs one planner step
 encode → proposals → one batched rollout → score → select or reject) on an observation whose
 cameras were rendered for that step only (`needs_cameras`), and stores the chosen plan in the world
 frame. Every simulation step (0.05 s) it re-expresses that plan in the current ego frame, shifted by
-the time elapsed since it was made, and tracks it with `planner.controller.PlanController`. A plan
+the time elapsed since it was made, and tracks it (`planner.controller.PlanFollower`). A plan
 the planner rejected is already its fallback (comfortable stop or emergency brake); a control that is
 still non-finite (it cannot be, but nothing is trusted) becomes a full brake and is counted.
 
@@ -25,18 +25,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from agents import Control
-from carla_bridge.closed_loop.agent import SIM_DT, RunContext, default_sensors
-from carla_bridge.closed_loop.tracking import plan_at_times, plan_for_controller, plan_in_world
+from carla_bridge.closed_loop.agent import SIM_DT, AgentDefaults, RunContext, default_sensors
 from planner import Observation, PrivilegedState, WorldModel
-from planner.controller import ControllerParams, PlanController
+from planner.controller import ControllerParams, PlanFollower
 from planner.plan import PlannerConfig, PlanResult, plan
+from planner.proposals import DENSE_DT
 from planner.selection import Decision, RejectReason
-
-DENSE_DT = 0.1
-"""Time step of the planner's dense plans [s]."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +58,7 @@ class DrivingAgentConfig:
             raise ValueError(f"replan_hz must lie in [2, 10] Hz, got {self.replan_hz}")
 
 
-class DrivingAgent:
+class DrivingAgent(AgentDefaults):
     """World model + planner + controller (see the module docstring).
 
     Args:
@@ -88,7 +84,7 @@ class DrivingAgent:
         self.name = name or getattr(self.world_model, "name", "agent")
         self.privileged = bool(privileged)
         self.needs_images = bool(needs_images)
-        self.controller = PlanController(self.config.controller, dt=SIM_DT)
+        self.follower = PlanFollower(self.config.controller, dt=SIM_DT)
         self.replan_hz = float(self.config.replan_hz)
         self._camera_size = tuple(self.config.camera_size)
         self._reset_run_state()
@@ -107,7 +103,7 @@ class DrivingAgent:
         self._camera_size = tuple(context.camera_size)
         if _is_builder(self._model_or_builder):
             self.world_model = self._model_or_builder(context)  # type: ignore[operator]
-        self.controller.reset()
+        self.follower.reset()
         self._reset_run_state()
         self._generator = torch.Generator().manual_seed(int(context.seed))
         self._latencies, self._decisions, self._reasons, self._messages = [], Counter(), Counter(), []
@@ -127,11 +123,12 @@ class DrivingAgent:
         if self.privileged and privileged is None:
             raise ValueError(f"agent {self.name!r} reads ground truth but the runner passed no PrivilegedState")
         self._steps += 1
-        if self._plan_world is None or timestamp + 1e-6 >= self._next_replan:
+        if self.follower.plan_world is None or timestamp + 1e-6 >= self._next_replan:
             self._replan(obs, timestamp, privileged)
         return self._track(obs, timestamp)
 
     def destroy(self) -> None:
+        self.follower.reset()
         self._reset_run_state()
 
     # ------------------------------------------------------------------ extras
@@ -173,9 +170,6 @@ class DrivingAgent:
     # ------------------------------------------------------------------ internals
     def _reset_run_state(self) -> None:
         self._prev: PlanResult | None = None
-        self._plan_world: Tensor | None = None
-        self._plan_times: Tensor | None = None
-        self._plan_time = 0.0
         self._next_replan = 0.0
         self._debug: dict[str, Any] | None = None
         self._generator = torch.Generator().manual_seed(0)
@@ -201,10 +195,8 @@ class DrivingAgent:
         if reason != RejectReason.NONE:
             self._reasons[reason.name] += 1
             self._messages.append(f"t={timestamp:.2f}s: {sel.messages[0]}")
-        dense = sel.dense[0].detach().float().cpu()  # [D, 3] at 0.1·(1..D) s, ego frame now
-        pose = obs.ego_pose[0].detach().float().cpu()
-        self._plan_world, self._plan_times = plan_in_world(pose, dense, DENSE_DT)
-        self._plan_time = float(timestamp)
+        dense = sel.dense[:1].detach().cpu()  # [1, D, 3] at DENSE_DT·(1..D) s, ego frame now
+        self.follower.set_plans(obs.ego_pose[:1].detach().cpu(), dense, float(timestamp), DENSE_DT)
         period = 1.0 / self.replan_hz
         while self._next_replan <= timestamp + 1e-6:
             self._next_replan += period
@@ -239,12 +231,8 @@ class DrivingAgent:
         return dataclasses.replace(obs, images=images, intrinsics=k)
 
     def _track(self, obs: Observation, timestamp: float) -> Control:
-        elapsed = max(0.0, timestamp - self._plan_time)
-        pose = obs.ego_pose[0].detach().float().cpu()
-        rel = plan_for_controller(self._plan_world, self._plan_times, elapsed, pose)  # [T, 3]
-        speed = float(obs.speed[0])
         try:
-            control = self.controller(rel, speed)
+            control = self.follower.control(obs.ego_pose[0].detach().cpu(), float(obs.speed[0]), timestamp)
         except ValueError as err:
             self._guards += 1
             self._messages.append(f"t={timestamp:.2f}s: control guard ({err}) → full brake")
@@ -260,4 +248,4 @@ def _is_builder(obj: Any) -> bool:
     return callable(obj) and not (hasattr(obj, "encode") and hasattr(obj, "rollout"))
 
 
-__all__ = ["DENSE_DT", "DrivingAgent", "DrivingAgentConfig", "plan_at_times"]
+__all__ = ["DrivingAgent", "DrivingAgentConfig"]

@@ -16,7 +16,9 @@ from torch import Tensor
 
 from agents import Control
 from agents.bicycle import BicycleParams
-from planner.contracts import STEP_SECONDS
+from agents.se2 import se2_compose, se2_relative
+from agents.trajectory import interpolate_trajectory
+from planner.contracts import HORIZON_STEPS, STEP_SECONDS
 
 
 @dataclass(frozen=True)
@@ -148,16 +150,15 @@ class PlanController:
         self.integral = None
 
     def batch(self, plans: Tensor, speed: Tensor) -> Tensor:
-        """`[B, T, 3]` plans, `[B]` speeds → `[B, 3]` (throttle, steer, brake)."""
+        """`[B, T, 3]` plans, `[B]` speeds → `[B, 3]` (throttle, steer, brake) in the plans' dtype."""
         if plans.dim() != 3 or plans.shape[-1] != 3:
             raise ValueError(f"plans must have shape [B, T, 3], got {list(plans.shape)}")
         if not bool(torch.isfinite(plans).all()):
             raise ValueError("plans contain NaN or inf")
-        plans = plans.float()
-        speed = torch.as_tensor(speed, dtype=torch.float32, device=plans.device).reshape(-1)
+        speed = torch.as_tensor(speed, dtype=plans.dtype, device=plans.device).reshape(-1)
         if self.integral is None or self.integral.shape[0] != plans.shape[0]:
-            self.integral = torch.zeros(plans.shape[0], device=plans.device)
-        th, st, br, err = track_plans(plans, speed, self.params, self.integral)
+            self.integral = torch.zeros(plans.shape[0], dtype=plans.dtype, device=plans.device)
+        th, st, br, err = track_plans(plans, speed, self.params, self.integral.to(plans.dtype))
         lim = self.params.integral_limit
         self.integral = (self.integral + err * self.dt).clamp(-lim, lim)
         return torch.stack([th, st, br], dim=-1)
@@ -169,3 +170,67 @@ class PlanController:
             raise ValueError(f"plan must have shape [T, 3], got {list(plan.shape)}")
         out = self.batch(plan[None], torch.tensor([float(speed)]))[0]
         return Control(throttle=float(out[0]), steer=float(out[1]), brake=float(out[2])).validate()
+
+
+class PlanFollower:
+    """Follows B plans as time goes on: each plan is anchored in the world frame when it is made, and
+    at any later time re-sampled at now + step·(1..T) (`agents.trajectory.interpolate_trajectory`,
+    linear in time, extended along its last segment past its end), expressed in the current ego
+    frame and tracked by a `PlanController` that keeps this follower's own speed-error integral.
+
+    The driving agent follows its chosen plan with it between replans, the counterfactual branches
+    (`carla_bridge.lite.branching.run_plans`) follow one plan per world.
+
+    Args:
+        params: controller gains; dt: control period [s].
+    """
+
+    def __init__(self, params: ControllerParams | None = None, dt: float = 0.05) -> None:
+        self.controller = PlanController(params, dt)
+        self.plan_world: Tensor | None = None
+        self.plan_times: Tensor | None = None
+        self.plan_time = 0.0
+
+    def reset(self) -> None:
+        """Forget the plans and the controller state."""
+        self.controller.reset()
+        self.plan_world = self.plan_times = None
+
+    def set_plans(self, pose: Tensor, plans: Tensor, time: float, plan_dt: float = STEP_SECONDS) -> None:
+        """Anchor new plans (the controller state carries over).
+
+        Args:
+            pose: `[B, 3]` world rear-axle pose when the plans were made.
+            plans: `[B, D, 3]` rear-axle poses at t = plan_dt·(1..D) in that ego frame.
+            time: when they were made [s].
+            plan_dt: their step [s].
+        """
+        if plans.dim() != 3 or plans.shape[-1] != 3 or pose.shape != (plans.shape[0], 3):
+            raise ValueError(
+                f"plans must be [B, D, 3] with pose [B, 3], got {list(plans.shape)} and {list(pose.shape)}"
+            )
+        if not bool(torch.isfinite(plans).all()) or not bool(torch.isfinite(pose).all()):
+            raise ValueError("plans or pose contain NaN or inf")
+        pose = pose.double()
+        local = torch.cat([torch.zeros_like(plans[:, :1]), plans], 1).double()  # the pose itself at t = 0
+        self.plan_world = se2_compose(pose[:, None].expand_as(local), local)
+        self.plan_times = plan_dt * torch.arange(local.shape[1], dtype=torch.float64)
+        self.plan_time = float(time)
+
+    def targets(self, pose: Tensor, time: float) -> Tensor:
+        """`[B, T, 3]` float64: the plans at time + step·(1..T) in the ego frame of `pose [B, 3]`."""
+        if self.plan_world is None or self.plan_times is None:
+            raise RuntimeError("PlanFollower has no plans: call set_plans first")
+        step = self.controller.params.step_seconds
+        query = (time - self.plan_time) + step * torch.arange(1, HORIZON_STEPS + 1, dtype=torch.float64)
+        target, _ = interpolate_trajectory(self.plan_world, self.plan_times, query, extrapolate=True)
+        return se2_relative(pose.double()[:, None].expand_as(target), target)
+
+    def controls(self, pose: Tensor, speed: Tensor, time: float) -> Tensor:
+        """`[B, 3]` float64 (throttle, steer, brake) for egos at `pose [B, 3]` with `speed [B]` at `time`."""
+        return self.controller.batch(self.targets(pose, time), speed.double())
+
+    def control(self, pose: Tensor, speed: float, time: float) -> Control:
+        """One `Control` for B = 1 (`pose [3]`)."""
+        c = self.controls(pose.reshape(1, 3), torch.tensor([float(speed)]), time)[0]
+        return Control(throttle=float(c[0]), steer=float(c[1]), brake=float(c[2])).validate()

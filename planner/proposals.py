@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from agents.se2 import se2_compose, wrap_angle
+from agents.trajectory import interpolate_trajectory
 from planner.contracts import HORIZON_STEPS, STEP_SECONDS
 from planner.kinematics import dense_kinematics
 
@@ -403,14 +404,9 @@ def previous_plan_proposals(
     if not bool((el > 0).all()) or not bool(torch.isfinite(el).all()):
         raise ValueError(f"elapsed must be positive and finite, got {el.tolist()}")
     p = torch.cat([prev_plan.new_zeros(b, 1, 3), prev_plan], 1)  # poses at 0, 0.5, …, T·0.5 in the old frame
-    steps = torch.arange(1, t + 1, dtype=prev_plan.dtype, device=prev_plan.device) * STEP_SECONDS
-    q = (steps[None] + el[:, None]) / STEP_SECONDS  # [B, T] fractional index into p
-    i0 = q.floor().long().clamp(max=t - 1)
-    u = (q - i0)[..., None]
-    a0 = p.gather(1, i0[..., None].expand(b, t, 3))
-    a1 = p.gather(1, (i0 + 1)[..., None].expand(b, t, 3))
-    shifted = a0 + u * (a1 - a0)  # linear inside, extrapolated with the last segment past the horizon
-    shifted[..., 2] = a0[..., 2] + u[..., 0] * wrap_angle(a1[..., 2] - a0[..., 2])
+    times = torch.arange(t + 1, dtype=torch.float64, device=prev_plan.device) * STEP_SECONDS
+    query = times[None, 1:] + el[:, None].double()  # [B, T]
+    shifted, _ = interpolate_trajectory(p, times, query, extrapolate=True)  # past the horizon: last segment
     cur = se2_compose(prev_pose_in_current[:, None], shifted)  # [B, T, 3]
     k = cfg.num_previous
     noise = torch.randn(b, k, 2, generator=generator, dtype=prev_plan.dtype).to(prev_plan.device)

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from agents import EGO
 from agents.boxes import box_corners, boxes_overlap_paired, ego_boxes
-from agents.se2 import wrap_angle
+from agents.trajectory import interpolate_trajectory
 from planner.contracts import LightState, Prediction, valid_route_points, validate_plans
 from planner.kinematics import dense_kinematics
 from planner.proposals import Proposals, project_on_polyline
@@ -157,26 +157,10 @@ def frame_brackets(num_dense: int, num_frames: int, device: torch.device | str =
     return lo, hi
 
 
-def interpolation_weights(num_frames: int, num_dense: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """`[D, T]` weights of linear interpolation in time from frames t = 0.5·(1..T) to dense times
-    t = 0.1·(1..D) (extrapolated before the first frame from the first two)."""
-    w = torch.zeros(num_dense, num_frames, dtype=torch.float64)
-    if num_frames == 1:
-        w[:, 0] = 1.0
-        return w.to(dtype)
-    times = torch.arange(1, num_dense + 1, dtype=torch.float64) * DENSE_DT
-    q = times / STEP_SECONDS - 1.0  # fractional frame index
-    f = q.floor().long().clamp(0, num_frames - 2)
-    u = q - f
-    rows = torch.arange(num_dense)
-    w[rows, f] = 1.0 - u
-    w[rows, f + 1] = u
-    return w.to(dtype)
-
-
 def interpolate_agents(trajs: Tensor, num_dense: int) -> Tensor:
-    """Agent poses at the dense times: linear in time between predicted frames, extrapolated before
-    the first frame from the first two; yaw along the wrapped difference.
+    """Agent poses at the dense times (`agents.trajectory.interpolate_trajectory`): linear in time
+    between predicted frames, extended along the first segment before the first frame; yaw along the
+    wrapped difference.
 
     Args:
         trajs: `[..., T, 3]` (x, y, yaw) at t = 0.5·(1..T).
@@ -185,12 +169,10 @@ def interpolate_agents(trajs: Tensor, num_dense: int) -> Tensor:
         `[..., D, 3]` at t = 0.1·(1..D).
     """
     t = trajs.shape[-2]
-    w = interpolation_weights(t, num_dense, trajs.dtype).to(trajs.device)  # [D, T]
-    yaw = trajs[..., 2]
-    unwrapped = torch.cat([yaw[..., :1], yaw[..., :1] + wrap_angle(yaw[..., 1:] - yaw[..., :-1]).cumsum(-1)], -1)
-    xyz = torch.cat([trajs[..., :2], unwrapped[..., None]], -1)  # [..., T, 3]
-    out = torch.matmul(w, xyz)  # [..., D, 3]
-    return torch.cat([out[..., :2], wrap_angle(out[..., 2:])], -1)
+    times = STEP_SECONDS * torch.arange(1, t + 1, dtype=torch.float64, device=trajs.device)
+    query = DENSE_DT * torch.arange(1, num_dense + 1, dtype=torch.float64, device=trajs.device)
+    out, _ = interpolate_trajectory(trajs, times, query, extrapolate=True)
+    return out
 
 
 def footprint_max(

@@ -10,10 +10,10 @@ Contract (as `leaderboard.autoagents.autonomous_agent.AutonomousAgent`):
 
 `privileged` (class attribute) says whether the runner must pass the backend's `PrivilegedState`
 (autopilot, oracle, `-gt` baselines — their names say so); every other agent receives `None`.
-Optional extras the runner and the report use when present: `stats() -> dict` (planner latency,
-rejections, fallbacks), `debug_view() -> dict | None` (last candidate plans and scores, for videos),
-`needs_cameras(timestamp) -> bool` (whether the observation at `timestamp` must carry fresh camera
-images; the runner forwards it to a backend that can skip rendering).
+The runner also calls `needs_cameras(timestamp) -> bool` (whether the observation at `timestamp` must
+carry fresh camera images; forwarded to the backend's `step`), `stats() -> dict` (planner latency,
+rejections, fallbacks) and `debug_view() -> dict | None` (last candidate plans and scores, for
+videos). `AgentDefaults` gives an agent the usual answers (always cameras, no stats, no view).
 """
 
 from __future__ import annotations
@@ -87,6 +87,26 @@ class Agent(Protocol):
 
     def destroy(self) -> None: ...
 
+    def needs_cameras(self, timestamp: float) -> bool: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def debug_view(self) -> dict[str, Any] | None: ...
+
+
+class AgentDefaults:
+    """Default answers of the `Agent` extras (mix in and override what differs)."""
+
+    def needs_cameras(self, timestamp: float) -> bool:
+        """Every observation carries fresh camera images."""
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+    def debug_view(self) -> dict[str, Any] | None:
+        return None
+
 
 def default_sensors(camera_size: tuple[int, int] = (400, 225)) -> list[dict[str, Any]]:
     """The nuScenes rig (six cameras + LIDAR_TOP) in the leaderboard's sensor format."""
@@ -145,7 +165,7 @@ def lite_world(backend: Any) -> Any:
     )
 
 
-class AutopilotAgent:
+class AutopilotAgent(AgentDefaults):
     """The privileged rule-based expert (`carla_bridge.autopilot.Autopilot`) behind the `Agent`
     protocol. It reads the lite simulator's full state (route, agents, lights, signs), so it needs a
     lite backend; on a live server use CARLA's own Traffic-Manager autopilot instead."""

@@ -15,7 +15,6 @@ control is never sent to the simulator, and the route is scored with what happen
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import tempfile
@@ -28,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from agents import EGO
-from carla_bridge.backend import Event
+from carla_bridge.backend import Backend, Event
 from carla_bridge.closed_loop.agent import SIM_DT, Agent, RunContext, check_control, validate_sensors
 from carla_bridge.closed_loop.watchdog import WatchdogTimeout, watchdog
 from carla_bridge.infractions import route_timeout_seconds
+from carla_bridge.progress import RouteProgress
 from carla_bridge.scoring import TERMINAL, InfractionKind, score_route
 
 FAILURE_MESSAGES: dict[str, str] = {
@@ -44,9 +43,6 @@ FAILURE_MESSAGES: dict[str, str] = {
     "Route_timeout": "Route exceeded its wall-clock budget",
 }
 """Named failure statuses of a route (record["failure"]["status"])."""
-
-FRONT = EGO.rear_axle_to_center + 0.5 * EGO.length
-"""Rear axle → front bumper [m]."""
 
 _TERMINAL_VALUES = frozenset(k.value for k in TERMINAL)
 
@@ -94,64 +90,6 @@ class RunLimits:
         for name in ("setup_timeout", "step_timeout", "sim_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"RunLimits.{name} must be positive, got {getattr(self, name)}")
-
-
-class RouteProgress:
-    """Monotone progress of the ego along a route polyline, independent of the simulator.
-
-    The ego's rear axle is projected onto the polyline segments whose arc length lies within
-    [progress − 5 m, progress + 20 m] (so a route that passes the same place twice is not skipped
-    ahead); progress never decreases. Completion is 100 % once the front bumper is within
-    `end_tolerance` of the end (the lite simulator's rule).
-
-    Args:
-        route_xy: `[P, 2]` world polyline [m].
-        end_tolerance: [m].
-    """
-
-    def __init__(self, route_xy: np.ndarray, end_tolerance: float = 2.0) -> None:
-        xy = np.asarray(route_xy, dtype=np.float64)
-        if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) < 2 or not np.isfinite(xy).all():
-            raise ValueError(f"route polyline must be a finite [P>=2, 2] array, got shape {list(xy.shape)}")
-        seg = np.diff(xy, axis=0)
-        keep = np.concatenate([[True], np.hypot(seg[:, 0], seg[:, 1]) > 1e-9])
-        self.xy = xy[keep]
-        seg = np.diff(self.xy, axis=0)
-        self.seg = seg
-        self.seg_len2 = np.maximum((seg * seg).sum(-1), 1e-18)
-        self.s = np.concatenate([[0.0], np.cumsum(np.sqrt((seg * seg).sum(-1)))])
-        self.length = float(self.s[-1])
-        if not self.length > 0:
-            raise ValueError("route polyline has zero length")
-        self.end_tolerance = end_tolerance
-        self.progress = 0.0
-        self.lateral = 0.0
-        self._started = False
-
-    def update(self, pose: np.ndarray) -> float:
-        """Advance with the ego's rear-axle world pose `[>=2]`; returns the progress [m]."""
-        p = np.asarray(pose, dtype=np.float64)[:2]
-        a = self.xy[:-1]
-        t = np.clip(((p - a) * self.seg).sum(-1) / self.seg_len2, 0.0, 1.0)
-        foot = a + t[:, None] * self.seg
-        d = np.hypot(*(p - foot).T)
-        s_foot = self.s[:-1] + t * np.diff(self.s)
-        if self._started:
-            window = (s_foot >= self.progress - 5.0) & (s_foot <= self.progress + 20.0)
-            d = np.where(window, d, np.inf)
-        k = int(np.argmin(d))
-        self.lateral = float(d[k])
-        s_new = float(s_foot[k])
-        self.progress = s_new if not self._started else max(self.progress, s_new)
-        self._started = True
-        return self.progress
-
-    @property
-    def completion(self) -> float:
-        """Route completion [%] in [0, 100]."""
-        if self.progress + FRONT >= self.length - self.end_tolerance:
-            return 100.0
-        return float(np.clip(100.0 * self.progress / self.length, 0.0, 100.0))
 
 
 def cut_route(route: Any, plan: Any, max_length: float, spacing: float = 5.0) -> Any:
@@ -231,24 +169,20 @@ class FrameLog:
         frame["speed"] = np.array(float(obs.speed[0]), dtype=np.float32)
         valid = obs.route_valid[0].numpy()
         frame["route"] = obs.route[0].numpy()[valid].astype(np.float32)
-        priv = getattr(backend, "privileged", None)
-        if callable(priv):
-            try:
-                a = priv().agents
-                ok = a.valid[0] & (a.xy[0].norm(dim=-1) < 60.0)
-                boxes = np.concatenate(
-                    [a.xy[0][ok].numpy(), a.yaw[0][ok].numpy()[:, None], a.size[0][ok][:, :2].numpy()], -1
-                )
-                frame["boxes"] = boxes.astype(np.float32)
-            except Exception:  # a live server without ground truth: no boxes in the video
-                pass
-        view = getattr(agent, "debug_view", None)
-        if callable(view):
-            v = view()
-            if v and v.get("plans") is not None:
-                frame["plans"] = np.asarray(v["plans"], dtype=np.float32)
-                frame["scores"] = np.asarray(v["scores"], dtype=np.float32)
-                frame["best"] = np.array(int(v.get("best", -1)))
+        try:
+            a = backend.privileged().agents
+            ok = a.valid[0] & (a.xy[0].norm(dim=-1) < 60.0)
+            boxes = np.concatenate(
+                [a.xy[0][ok].numpy(), a.yaw[0][ok].numpy()[:, None], a.size[0][ok][:, :2].numpy()], -1
+            )
+            frame["boxes"] = boxes.astype(np.float32)
+        except (NotImplementedError, RuntimeError):  # no ground truth from this backend: no boxes in the video
+            pass
+        v = agent.debug_view()
+        if v and v.get("plans") is not None:
+            frame["plans"] = np.asarray(v["plans"], dtype=np.float32)
+            frame["scores"] = np.asarray(v["scores"], dtype=np.float32)
+            frame["best"] = np.array(int(v.get("best", -1)))
         self.frames.append(frame)
 
     def save(self, path: Path) -> Path:
@@ -276,15 +210,8 @@ def load_frames(path: str | os.PathLike) -> list[dict[str, np.ndarray]]:
     return [frames[i] for i in sorted(frames)]
 
 
-def _step_accepts_render(backend: Any) -> bool:
-    try:
-        return "render" in inspect.signature(backend.step).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def run_route(
-    backend_factory: Callable[[str], Any],
+    backend_factory: Callable[[str], Backend],
     agent: Agent,
     route: Any,
     seed: int,
@@ -314,13 +241,13 @@ def run_route(
     from carla_bridge.routes import plan_route_for
 
     limits = limits or RunLimits()
-    name = str(getattr(agent, "name", type(agent).__name__))
+    name = str(agent.name)
     record: dict[str, Any] = {
         "agent": name,
         "route_id": str(route.id),
         "town": route.town,
         "seed": int(seed),
-        "privileged": bool(getattr(agent, "privileged", False)),
+        "privileged": bool(agent.privileged),
         "limits": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(limits).items()},
     }
     t_wall0 = time.perf_counter()
@@ -383,10 +310,7 @@ def run_route(
         except Exception as err:
             raise RouteFailure(_sim_status(err), f"reset failed: {_describe(err)}") from err
         progress.update(obs.ego_pose[0].numpy())
-        render_kw = _step_accepts_render(backend)
-        wants = getattr(agent, "needs_cameras", None)
-        privileged = bool(getattr(agent, "privileged", False))
-        has_done = hasattr(type(backend), "done") or hasattr(backend, "done")
+        privileged = bool(agent.privileged)
         # --- the loop ---------------------------------------------------------------------------------
         while True:
             if frames is not None and frames.due(sim_time):
@@ -409,16 +333,12 @@ def run_route(
                 control = check_control(control)
             except ValueError as err:
                 raise RouteFailure("Agent_control", f"at t={sim_time:.2f} s: {err}") from None
-            kwargs = {}
-            if render_kw:
-                t_next = sim_time + SIM_DT
-                kwargs["render"] = bool(wants(t_next)) if callable(wants) else True
-                if frames is not None and frames.due(t_next):
-                    kwargs["render"] = True
+            t_next = sim_time + SIM_DT
+            render = bool(agent.needs_cameras(t_next)) or (frames is not None and frames.due(t_next))
             t1 = time.perf_counter()
             try:
                 with watchdog(limits.sim_timeout, "backend.step"):
-                    obs, new_events = backend.step(control, **kwargs)
+                    obs, new_events = backend.step(control, render=render)
             except Exception as err:
                 raise RouteFailure(_sim_status(err), f"step failed at t={sim_time:.2f} s: {_describe(err)}") from err
             sim_seconds_wall += time.perf_counter() - t1
@@ -428,9 +348,7 @@ def run_route(
             progress.update(obs.ego_pose[0].numpy())
             if any(e.kind in _TERMINAL_VALUES for e in new_events if e.world == 0):
                 break
-            if has_done and bool(backend.done):
-                break
-            if not has_done and progress.completion >= 100.0:
+            if backend.done or progress.completion >= 100.0:
                 break
             if sim_time >= max_sim:
                 loc = obs.ego_pose[0].numpy()
@@ -504,12 +422,10 @@ def run_route(
             "sim_step_ms_mean": round(1000.0 * sim_seconds_wall / steps, 3) if steps else None,
         },
     )
-    stats_fn = getattr(agent, "stats", None)
-    if callable(stats_fn):
-        try:
-            record["planner"] = stats_fn()
-        except Exception as err:
-            record["planner"] = {"error": _describe(err)}
+    try:
+        record["planner"] = agent.stats()
+    except Exception as err:
+        record["planner"] = {"error": _describe(err)}
     if frames is not None and frames.frames:
         try:
             record["frames"] = str(frames.save(Path(frames_path)))

@@ -80,8 +80,8 @@ class LiteBackend:
         return self.observation(render=self.render != "none")
 
     def step(self, control: Control, render: bool | None = None) -> tuple[Observation, list[Event]]:
-        """Apply `control` for one step (dt); render cameras when `render` (default: every
-        `render_every` steps if rendering is on)."""
+        """Apply `control` for one step (dt); render cameras when `render` and rendering is on (None:
+        every `render_every` steps)."""
         if not isinstance(control, Control):
             raise ValueError(f"control must be an agents.Control, got {type(control).__name__}")
         control.validate()
@@ -92,8 +92,8 @@ class LiteBackend:
         self.events.extend(ev)
         self.history.update(self.world.time, self.world.ego_pose()[0].double().numpy())
         if render is None:
-            render = self.render != "none" and self.steps % self.render_every == 0
-        return self.observation(render=render), ev
+            render = self.steps % self.render_every == 0
+        return self.observation(render=render and self.render != "none"), ev
 
     def snapshot(self) -> SimState:
         snap = self.world.snapshot()
@@ -115,13 +115,13 @@ class LiteBackend:
             self.history._poses.append(np.array(p))
 
     def close(self) -> None:
-        self.world.state = {}
+        self.world.state = None
 
     # ------------------------------------------------------------------ views
     @property
     def done(self) -> bool:
         """The route ended (completed, blocked, deviated or timed out)."""
-        return bool(self.world.state["done"][0])
+        return self.world.state is not None and bool(self.world.done[0])
 
     def observation(self, render: bool = False) -> Observation:
         """The current `Observation` (B = 1); images only when rendered (else the last frame, or none)."""

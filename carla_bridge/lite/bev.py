@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from agents import AgentClass
+from carla_bridge.lite.lights import HeadState
 
 COLORS = {
     "background": (245, 245, 240),
@@ -18,7 +19,7 @@ COLORS = {
     "pedestrian": (20, 150, 40),
     "static": (240, 140, 20),
 }
-LIGHT_COLORS = {0: (230, 30, 30), 1: (240, 200, 0), 2: (30, 190, 60)}
+LIGHT_COLORS = {HeadState.RED: (230, 30, 30), HeadState.YELLOW: (240, 200, 0), HeadState.GREEN: (30, 190, 60)}
 
 
 class BevRenderer:
@@ -62,7 +63,7 @@ class BevRenderer:
         boxes = np.concatenate([a.xy[w].numpy(), a.yaw[w].numpy()[:, None], a.size[w, :, :2].numpy()], 1)
         cls = a.cls[w].numpy()
         near = (np.abs(boxes[:, :2] - ego[:2]).max(1) < r) & a.valid[w].numpy()
-        n_dyn = world.state["veh_lane"].shape[1] + world.state["ped_u"].shape[1]
+        n_dyn = world.state.vehicles.valid.shape[1] + world.state.pedestrians.valid.shape[1]
         for i in np.flatnonzero(near):
             if cls[i] == int(AgentClass.PEDESTRIAN):
                 color = COLORS["pedestrian"]

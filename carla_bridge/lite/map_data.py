@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import numba as nb
 import numpy as np
 import shapely
 import torch
@@ -19,81 +21,82 @@ from torch import Tensor
 DS = 0.5  # [m] uniform resampling of lane centrelines
 
 
-@dataclass
+class LaneArrays(NamedTuple):
+    """The lane tables of `MapData` as float64/int64/bool numpy arrays, for the compiled kernels
+    (same names and shapes as the `MapData` fields)."""
+
+    points: np.ndarray
+    yaw: np.ndarray
+    dyaw: np.ndarray
+    z: np.ndarray
+    length: np.ndarray
+    num_q: np.ndarray
+    successors: np.ndarray
+    num_successors: np.ndarray
+    is_junction: np.ndarray
+    speed_limit: np.ndarray
+    lane_head: np.ndarray
+    lane_light_s: np.ndarray
+    lane_stop_s: np.ndarray
+    conflict: np.ndarray
+    spawn: np.ndarray
+    spawn_s: np.ndarray
+
+
+class LightArrays(NamedTuple):
+    """The light-cycle tables of `MapData` as numpy arrays (for `lights.head_states`)."""
+
+    head_phase: np.ndarray
+    head_group: np.ndarray
+    group_phases: np.ndarray
+    group_offset: np.ndarray
+
+
+@nb.njit(cache=True)
+def lane_pose(m: LaneArrays, lane: int, s: float) -> tuple[float, float, float, float]:
+    """(x, y, yaw, z) at arc length `s` (clamped to [0, length]) on `lane`: one floor, two lookups
+    (yaw within ±(π + a small step), not re-wrapped)."""
+    s = min(max(s, 0.0), m.length[lane])
+    qf = s * (1.0 / DS)
+    q0 = min(int(qf), m.num_q[lane] - 2)
+    frac = min(max(qf - q0, 0.0), 1.0)
+    x0, y0 = m.points[lane, q0, 0], m.points[lane, q0, 1]
+    x = x0 + (m.points[lane, q0 + 1, 0] - x0) * frac
+    y = y0 + (m.points[lane, q0 + 1, 1] - y0) * frac
+    yaw = m.yaw[lane, q0] + m.dyaw[lane, q0] * frac
+    z = m.z[lane, q0] + (m.z[lane, q0 + 1] - m.z[lane, q0]) * frac
+    return x, y, yaw, z
+
+
+@dataclass(frozen=True)
 class MapData:
-    """Town tensors (L lanes, Q uniform points per lane, S successors, H light heads, G light groups).
+    """Town tables of the lite simulator (L lanes, Q uniform points per lane, S successors, H light
+    heads, G light groups), as numpy arrays for the compiled kernels.
 
     Attributes:
-        points: `[L, Q, 2]` centrelines at s = DS·q (padded by the last point).
-        yaw: `[L, Q]` headings (padded); dyaw `[L, Q]` wrapped yaw increment to the next point.
-        z: `[L, Q]` heights.
-        length: `[L]` [m].
-        successors: `[L, S]` int64, -1 padded; num_successors `[L]`.
-        is_junction: `[L]` bool; junction_id `[L]` int64.
-        width: `[L]`; speed_limit `[L]` [m/s].
-        lane_head: `[L]` int64 head governing the lane's stop line (-1 none); lane_light_s `[L]` stop-line s (inf none).
-        lane_stop_s: `[L]` stop-sign line s (inf none).
-        head_phase / head_group: `[H]` int64; head_pole `[H, 2]`; head_yaw `[H]` (traffic heading);
-        head_stop_xy: `[H, 2]` first stop-line point.
-        group_phases: `[G]` int64 number of phases; group_offset `[G]` [s] cycle offset (seeded).
-        conflict: `[L, L]` bool, junction lanes of the same junction whose paths cross or merge.
-        spawn: `[P, 4]` (x, y, yaw, lane) spawn points; spawn_s `[P]` arc length on the lane.
+        lanes: `LaneArrays`: points `[L, Q, 2]` centrelines at s = DS·q (padded by the last point);
+            yaw `[L, Q]` headings and dyaw `[L, Q]` wrapped increment to the next point; z `[L, Q]`;
+            length `[L]` [m]; num_q `[L]`; successors `[L, S]` (-1 padded) and num_successors `[L]`;
+            is_junction `[L]`; speed_limit `[L]` [m/s]; lane_head `[L]` head governing the lane's stop
+            line (-1 none) and lane_light_s `[L]` its arc length (inf none); lane_stop_s `[L]`
+            stop-sign line (inf none); conflict `[L, L]` junction lanes of the same junction whose
+            paths cross or merge; spawn `[P, 4]` (x, y, yaw, lane) and spawn_s `[P]`.
+        lights: `LightArrays`: head_phase / head_group `[H]`, group_phases `[G]` and group_offset
+            `[G]` [s] (seeded cycle offsets).
+        head_pole: `[H, 2]` float32 tensor; head_yaw `[H]` (traffic heading); head_stop_xy `[H, 2]`
+            first stop-line point (for views and rendering).
     """
 
-    points: Tensor
-    yaw: Tensor
-    dyaw: Tensor
-    z: Tensor
-    length: Tensor
-    num_q: Tensor
-    successors: Tensor
-    num_successors: Tensor
-    is_junction: Tensor
-    junction_id: Tensor
-    width: Tensor
-    speed_limit: Tensor
-    lane_head: Tensor
-    lane_light_s: Tensor
-    lane_stop_s: Tensor
-    head_phase: Tensor
-    head_group: Tensor
+    lanes: LaneArrays
+    lights: LightArrays
+
     head_pole: Tensor
     head_yaw: Tensor
     head_stop_xy: Tensor
-    group_phases: Tensor
-    group_offset: Tensor
-    conflict: Tensor
-    spawn: Tensor
-    spawn_s: Tensor
 
     @property
     def num_heads(self) -> int:
-        return int(self.head_phase.shape[0])
-
-    def interp(self, lane: Tensor, s: Tensor, with_z: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Position on lanes.
-
-        Args:
-            lane: `[...]` int64 lane ids (≥ 0).
-            s: `[...]` arc length [m] (clamped to [0, length]).
-            with_z: also interpolate the height.
-
-        Returns:
-            xy `[..., 2]`, yaw `[...]` (within ±(π + a small step), not re-wrapped), z `[...]` or None.
-        """
-        s = torch.minimum(s.clamp(min=0.0), self.length[lane])
-        qf = s * (1.0 / DS)
-        q0 = torch.minimum(qf.long(), self.num_q[lane] - 2)
-        frac = (qf - q0.float()).clamp(0.0, 1.0)
-        i0 = lane * self.points.shape[1] + q0
-        pts = self.points.view(-1, 2)
-        a = pts[i0]
-        xy = a + (pts[i0 + 1] - a) * frac[..., None]
-        yaw = self.yaw.view(-1)[i0] + self.dyaw.view(-1)[i0] * frac
-        if not with_z:
-            return xy, yaw, None
-        zs = self.z.view(-1)
-        return xy, yaw, zs[i0] + (zs[i0 + 1] - zs[i0]) * frac
+        return int(self.lights.head_phase.shape[0])
 
 
 def _resample(points: np.ndarray, s: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -114,8 +117,8 @@ def _resample(points: np.ndarray, s: np.ndarray, z: np.ndarray) -> tuple[np.ndar
     return xy, yaw, zz, length
 
 
-def build_map_data(town, seed: int = 0, device: str | torch.device = "cpu") -> MapData:
-    """Tensors of `town` (a `carla_bridge.maps.TownMap`) for the lite simulator."""
+def build_map_data(town, seed: int = 0) -> MapData:
+    """Tables of `town` (a `carla_bridge.maps.TownMap`) for the lite simulator."""
     lanes = town.lanes
     L = len(lanes)
     res = [_resample(ln.points, ln.s, ln.z) for ln in lanes]
@@ -171,35 +174,40 @@ def build_map_data(town, seed: int = 0, device: str | torch.device = "cpu") -> M
     spawn_s = np.array([_s_on_lane(lanes[int(r[3])], r[:2]) for r in spawn])
 
     def t(a, dtype=torch.float32):
-        return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
+        return torch.as_tensor(np.asarray(a), dtype=dtype)
 
     H = len(head_phase)
+    dyaw = np.concatenate([np.angle(np.exp(1j * np.diff(yaw, axis=1))), np.zeros((L, 1))], axis=1)
+    lane_arrays = LaneArrays(
+        points=pts,
+        yaw=yaw,
+        dyaw=dyaw,
+        z=z,
+        length=length,
+        num_q=nq,
+        successors=succ,
+        num_successors=nsucc.astype(np.int64),
+        is_junction=np.array([ln.is_junction for ln in lanes], dtype=bool),
+        speed_limit=np.array([ln.speed_limit for ln in lanes], dtype=np.float64),
+        lane_head=lane_head,
+        lane_light_s=lane_light_s,
+        lane_stop_s=lane_stop_s,
+        conflict=conflict,
+        spawn=np.asarray(spawn, dtype=np.float64),
+        spawn_s=np.asarray(spawn_s, dtype=np.float64),
+    )
+    light_arrays = LightArrays(
+        head_phase=np.array(head_phase, dtype=np.int64).reshape(H),
+        head_group=np.array(head_group, dtype=np.int64).reshape(H),
+        group_phases=group_phases.reshape(len(groups)).astype(np.int64),
+        group_offset=np.asarray(group_offset, dtype=np.float64).reshape(len(groups)),
+    )
     return MapData(
-        points=t(pts),
-        yaw=t(yaw),
-        dyaw=t(np.concatenate([np.angle(np.exp(1j * np.diff(yaw, axis=1))), np.zeros((L, 1))], axis=1)),
-        z=t(z),
-        length=t(length),
-        num_q=t(nq, torch.int64),
-        successors=t(succ, torch.int64),
-        num_successors=t(nsucc, torch.int64),
-        is_junction=t([ln.is_junction for ln in lanes], torch.bool),
-        junction_id=t([ln.junction_id for ln in lanes], torch.int64),
-        width=t([ln.width for ln in lanes]),
-        speed_limit=t([ln.speed_limit for ln in lanes]),
-        lane_head=t(lane_head, torch.int64),
-        lane_light_s=t(lane_light_s),
-        lane_stop_s=t(lane_stop_s),
-        head_phase=t(np.array(head_phase, dtype=np.int64).reshape(H), torch.int64),
-        head_group=t(np.array(head_group, dtype=np.int64).reshape(H), torch.int64),
+        lanes=lane_arrays,
+        lights=light_arrays,
         head_pole=t(np.array(head_pole).reshape(H, 2)),
         head_yaw=t(np.array(head_yaw).reshape(H)),
         head_stop_xy=t(np.array(head_stop).reshape(H, 2)),
-        group_phases=t(group_phases.reshape(len(groups)), torch.int64),
-        group_offset=t(group_offset.reshape(len(groups))),
-        conflict=t(conflict, torch.bool),
-        spawn=t(spawn),
-        spawn_s=t(spawn_s),
     )
 
 

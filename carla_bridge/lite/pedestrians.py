@@ -2,16 +2,15 @@
 sidewalk that may cross the road (at a junction, or jaywalking elsewhere); before stepping onto
 the road it waits while a vehicle (the ego included) is close or approaching, and anywhere it stops
 while a moving vehicle (or the ego's predicted footprint) comes within reach. Paths are built at
-reset (numpy, seeded); the step is vectorized over `[W, P]`.
+reset (numpy, seeded); the step is a compiled kernel over `[W, P]`.
 """
 
 from __future__ import annotations
 
 import math
 
+import numba as nb
 import numpy as np
-import torch
-from torch import Tensor
 
 from carla_bridge.lite.geometry import point_box_distance
 
@@ -106,70 +105,103 @@ def _sidewalk_ok(town, pts: np.ndarray, seg_road: np.ndarray) -> bool:
 THREAT_DISTANCE = 1.5  # [m] a moving vehicle's box this close stops a pedestrian
 
 
-def pedestrian_step(p: dict[str, Tensor], vehicle_boxes: Tensor, vehicle_speed: Tensor, dt: float) -> dict[str, Tensor]:
-    """Advance pedestrians one step.
+@nb.njit(cache=True)
+def pedestrian_step(
+    path: np.ndarray,
+    cum: np.ndarray,
+    road: np.ndarray,
+    u: np.ndarray,
+    direction: np.ndarray,
+    v0: np.ndarray,
+    valid: np.ndarray,
+    movers: np.ndarray,
+    mover_speed: np.ndarray,
+    mover_valid: np.ndarray,
+    dt: float,
+):
+    """Advance every pedestrian one step (compiled; a loop over worlds and pedestrians).
 
     Args:
-        p: fields `[W, P]` unless noted: path `[W, P, 4, 2]`, cum `[W, P, 4]` (arc length at the
-            path points), road `[W, P, 3]` bool, u (arc position), dir (±1), v0 (walking speed),
-            speed, valid.
-        vehicle_boxes: `[W, V, 5]` boxes of every vehicle incl. the ego and its predicted
-            footprint (invalid rows far away).
-        vehicle_speed: `[W, V]`.
+        path `[W, P, 4, 2]`, cum `[W, P, 4]`, road `[W, P, 3]`, u, direction, v0, valid `[W, P]`: see
+            `PedestrianState`.
+        movers: `[W, V, 5]` boxes of every vehicle incl. the ego and its predicted footprint;
+            mover_speed `[W, V]`; mover_valid `[W, V]`.
         dt: step [s].
 
     Returns:
-        Updated fields (new dict) with xy `[W, P, 2]`, yaw `[W, P]` filled in.
+        (u, direction, speed, xy `[W, P, 2]`, yaw) after the step.
     """
-    u, dr = p["u"], p["dir"]
-    total = p["cum"][..., -1]
-    ahead = (u + dr * 1.5).clamp(min=0.0)
-    ahead = torch.minimum(ahead, total)
-    seg_now = _segment(p["cum"], u, dr)
-    seg_ahead = _segment(p["cum"], ahead, dr)
-    on_road = p["road"].gather(-1, seg_now[..., None]).squeeze(-1)
-    road_ahead = p["road"].gather(-1, seg_ahead[..., None]).squeeze(-1)
-    axy, _ = _pose(p["path"], p["cum"], ahead, dr)
-    d = point_box_distance(axy[:, :, None, :], vehicle_boxes)[:, :, 0, :]  # [W, P, V]
-    danger = (d < 3.0 + 2.5 * vehicle_speed[:, None, :]).any(-1)
-    touching = (d < 0.5).any(-1)
-    # a moving vehicle (or the ego's predicted footprint) within reach of where the pedestrian is
-    # going, on the road or off it: the pedestrian stops for it (stopped vehicles don't hold pedestrians, so a
-    # car waiting for a pedestrian never deadlocks with it)
-    threatened = ((vehicle_speed[:, None, :] > 0.5) & (d < THREAT_DISTANCE)).any(-1)
-    wait = (~on_road & road_ahead & danger) | touching | threatened
-    speed = torch.where(wait | ~p["valid"], torch.zeros_like(p["v0"]), p["v0"])
-    u = u + dr * speed * dt
-    flip_hi = u >= total
-    flip_lo = u <= 0.0
-    u = torch.minimum(u.clamp(min=0.0), total)
-    dr = torch.where(flip_hi, -torch.ones_like(dr), torch.where(flip_lo, torch.ones_like(dr), dr))
-    xy, yaw = _pose(p["path"], p["cum"], u, dr)
-    out = dict(p)
-    out.update(u=u, dir=dr, speed=speed, xy=xy, yaw=yaw)
-    return out
+    W, P = u.shape
+    V = movers.shape[1]
+    n_u = u.copy()
+    n_dir = direction.copy()
+    n_speed = np.zeros_like(u)
+    for w in range(W):
+        for i in range(P):
+            if not valid[w, i]:
+                continue
+            total = cum[w, i, -1]
+            dr = direction[w, i]
+            ahead = min(max(u[w, i] + dr * 1.5, 0.0), total)
+            on_road = road[w, i, _segment(cum[w, i], u[w, i], dr)]
+            road_ahead = road[w, i, _segment(cum[w, i], ahead, dr)]
+            ax, ay, _ = _pose(path[w, i], cum[w, i], ahead, dr)
+            danger = touching = threatened = False
+            for j in range(V):
+                if not mover_valid[w, j]:
+                    continue
+                b = movers[w, j]
+                d = point_box_distance(ax, ay, b[0], b[1], math.cos(b[2]), math.sin(b[2]), 0.5 * b[3], 0.5 * b[4])
+                danger |= d < 3.0 + 2.5 * mover_speed[w, j]
+                touching |= d < 0.5
+                threatened |= mover_speed[w, j] > 0.5 and d < THREAT_DISTANCE
+            # a moving vehicle (or the ego's predicted footprint) within reach of where the pedestrian
+            # is going stops it; stopped vehicles don't hold pedestrians, so a car waiting for a
+            # pedestrian never deadlocks with it
+            wait = (not on_road and road_ahead and danger) or touching or threatened
+            spd = 0.0 if wait else v0[w, i]
+            nu = u[w, i] + dr * spd * dt
+            if nu >= total:
+                dr = -1.0
+            elif nu <= 0.0:
+                dr = 1.0
+            n_u[w, i] = min(max(nu, 0.0), total)
+            n_dir[w, i] = dr
+            n_speed[w, i] = spd
+    xy, yaw = pedestrian_poses(path, cum, n_u, n_dir)
+    return n_u, n_dir, n_speed, xy, yaw
 
 
-def _segment(cum: Tensor, u: Tensor, dr: Tensor) -> Tensor:
-    """Index of the path segment containing arc position `u` (walking direction breaks ties)."""
-    k = cum.shape[-1]
-    eps = torch.where(dr > 0, 1e-4, -1e-4)
-    seg = ((u + eps)[..., None] >= cum[..., 1:]).sum(-1)
-    return seg.clamp(0, k - 2)
+@nb.njit(cache=True)
+def pedestrian_poses(path: np.ndarray, cum: np.ndarray, u: np.ndarray, direction: np.ndarray):
+    """Point `[W, P, 2]` and walking heading `[W, P]` at arc positions `u [W, P]` on the paths."""
+    W, P = u.shape
+    xy = np.empty((W, P, 2))
+    yaw = np.empty((W, P))
+    for w in range(W):
+        for i in range(P):
+            x, y, h = _pose(path[w, i], cum[w, i], u[w, i], direction[w, i])
+            xy[w, i, 0], xy[w, i, 1], yaw[w, i] = x, y, h
+    return xy, yaw
 
 
-def _pose(path: Tensor, cum: Tensor, u: Tensor, dr: Tensor) -> tuple[Tensor, Tensor]:
-    """Point `[W, P, 2]` and walking heading `[W, P]` at arc position `u [W, P]` on `path [W, P, K, 2]`."""
+@nb.njit(cache=True)
+def _segment(cum: np.ndarray, u: float, dr: float) -> int:
+    """Index of the path segment containing arc position `u` (the walking direction breaks ties)."""
+    eps = 1e-4 if dr > 0 else -1e-4
+    seg = 0
+    for k in range(1, cum.shape[0]):
+        if u + eps >= cum[k]:
+            seg += 1
+    return min(seg, cum.shape[0] - 2)
+
+
+@nb.njit(cache=True)
+def _pose(path: np.ndarray, cum: np.ndarray, u: float, dr: float) -> tuple[float, float, float]:
     seg = _segment(cum, u, dr)
-    g = seg[..., None, None].expand(*seg.shape, 1, 2)
-    a = path.gather(2, g).squeeze(2)
-    b = path.gather(2, g + 1).squeeze(2)
-    c0 = cum.gather(-1, seg[..., None]).squeeze(-1)
-    c1 = cum.gather(-1, (seg + 1)[..., None]).squeeze(-1)
-    frac = ((u - c0) / (c1 - c0).clamp(min=1e-6)).clamp(0.0, 1.0)
-    d = b - a
-    yaw = torch.atan2(d[..., 1] * dr, d[..., 0] * dr)
-    return a + d * frac[..., None], yaw
+    frac = min(max((u - cum[seg]) / max(cum[seg + 1] - cum[seg], 1e-6), 0.0), 1.0)
+    dx, dy = path[seg + 1, 0] - path[seg, 0], path[seg + 1, 1] - path[seg, 1]
+    return path[seg, 0] + dx * frac, path[seg, 1] + dy * frac, math.atan2(dy * dr, dx * dr)
 
 
 def path_cumulative(paths: np.ndarray) -> np.ndarray:

@@ -35,10 +35,10 @@ def populate(town, md, cfg, rng: np.random.Generator, route_xy: np.ndarray | Non
     Returns:
         numpy arrays: veh_lane/veh_s/veh_speed/veh_factor/veh_key/veh_size/veh_cls/veh_color `[N, ...]`,
         ped_path `[P, 4, 2]`, ped_cum `[P, 4]`, ped_road `[P, 3]`, ped_u/ped_dir/ped_v0 `[P]`,
-        static_box `[S, 5]`, static_h `[S]`, static_cls `[S]`.
+        static_box `[S, 5]`, static_h `[S]`, static_cls `[S]`, static_parked `[S]` (parked cars, not props).
     """
-    spawn = md.spawn.cpu().numpy()
-    spawn_s = md.spawn_s.cpu().numpy()
+    spawn = md.lanes.spawn
+    spawn_s = md.lanes.spawn_s
     ok = _near_route(spawn, route_xy, cfg.spawn_radius)
     ok &= np.linalg.norm(spawn[:, :2] - ego_xy[None], axis=1) > cfg.ego_clearance
     idx = np.flatnonzero(ok)
@@ -62,7 +62,7 @@ def populate(town, md, cfg, rng: np.random.Generator, route_xy: np.ndarray | Non
         "veh_cls": np.array([int(VEHICLE_TYPES[k][0]) for k in kinds], dtype=np.int64),
         "veh_color": rng.integers(20, 235, size=(n, 3)),
     }
-    out["veh_speed"] = out["veh_factor"] * md.speed_limit.cpu().numpy()[out["veh_lane"]] * rng.uniform(0.0, 0.8, n)
+    out["veh_speed"] = out["veh_factor"] * md.lanes.speed_limit[out["veh_lane"]] * rng.uniform(0.0, 0.8, n)
 
     centre = ego_xy if route_xy is None else route_xy[len(route_xy) // 2]
     radius = None if cfg.spawn_radius is None else cfg.spawn_radius + (0 if route_xy is None else _half_span(route_xy))
@@ -79,7 +79,7 @@ def populate(town, md, cfg, rng: np.random.Generator, route_xy: np.ndarray | Non
         ped_v0=rng.uniform(1.0, 1.6, size=len(paths)),
     )
 
-    boxes, heights, classes = [], [], []
+    boxes, heights, classes, parked = [], [], [], []
     lanes = [ln for ln in town.lanes if not ln.is_junction and ln.length > 15.0]
     if route_xy is not None and cfg.spawn_radius is not None:
         near = [ln for ln in lanes if _near_route(ln.points[::5], route_xy, cfg.spawn_radius).any()]
@@ -107,10 +107,12 @@ def populate(town, md, cfg, rng: np.random.Generator, route_xy: np.ndarray | Non
         boxes.append([c[0], c[1], h, size[0], size[1]])
         heights.append(size[2])
         classes.append(int(cls))
+        parked.append(i < cfg.num_parked)
     out.update(
         static_box=np.array(boxes, dtype=np.float64).reshape(-1, 5),
         static_h=np.array(heights, dtype=np.float64),
         static_cls=np.array(classes, dtype=np.int64),
+        static_parked=np.array(parked, dtype=bool),
     )
     return out
 

@@ -1,273 +1,333 @@
 """Background vehicles: lane following with IDM toward whatever occupies their path (other vehicles,
 the ego — also its predicted footprint —, pedestrians, static objects), stopping at red lights and
-stop signs (full stop, then go), yielding at junction entries. Vectorized over `[W, N]`; no Python
-loop over worlds or agents.
+stop signs (full stop, then go), yielding at junction entries; vehicles stuck far from the ego (or at
+a dead end) respawn at a free spawn point.
+
+`vehicle_step` is a compiled kernel (numba): a loop over worlds and vehicles in float64 that reads
+only the previous state, so every world's result is the same whether it is stepped alone or with
+others (batched branches are bit-identical to sequential ones). Choices are hashed from per-vehicle
+keys (no RNG state), so a restored state reproduces the same future.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+import math
+from typing import NamedTuple
 
-from agents.idm import idm_acceleration
-from carla_bridge.lite.geometry import point_box_distance, point_box_distance_paired
-from carla_bridge.lite.lights import RED, YELLOW
-from carla_bridge.lite.map_data import MapData
+import numba as nb
+import numpy as np
+
+from agents.idm import idm_scalar
+from carla_bridge.lite.geometry import point_box_distance, wrap
+from carla_bridge.lite.map_data import LaneArrays, lane_pose
 
 _HASH_A = 1103515245
 _HASH_B = 2654435761
 _HASH_M = 2**31 - 1
+_idm = nb.njit(cache=True)(idm_scalar)
 
 
-def hash_choice(key: Tensor, counter: Tensor, salt: int, n: Tensor) -> Tensor:
-    """Deterministic pseudo-random index in [0, n) from integer `key`, `counter` (no RNG state, so
-    snapshots and branches reproduce the same choices). All `[...]` int64; n ≥ 1."""
+class VehicleParams(NamedTuple):
+    """The `LiteConfig` settings the vehicle kernel reads (see `LiteConfig`); idm: `IDMParams` fields in order."""
+
+    dt: float
+    lookahead_step: float
+    lookahead_points: int
+    clearance_margin: float
+    yield_distance: float
+    yield_patience: float
+    stuck_respawn: float
+    lat_accel: float
+    idm: tuple[float, float, float, float, float, float]
+
+
+class Obstacles(NamedTuple):
+    """What vehicles avoid, `[W, M, ...]` float64: boxes (x, y, yaw, length, width), velocity (vx, vy)
+    and valid; the first N rows are the vehicles themselves."""
+
+    box: np.ndarray
+    velocity: np.ndarray
+    valid: np.ndarray
+
+
+@nb.njit(cache=True)
+def hash_choice(key: int, counter: int, salt: int, n: int) -> int:
+    """Deterministic pseudo-random index in [0, n) from integer `key` and `counter` (no RNG state)."""
     h = (key * _HASH_A + counter * _HASH_B + salt * 97 + 12345) % _HASH_M
     h = (h ^ (h >> 13)) * 1274126177 % _HASH_M
-    return h % n.clamp(min=1)
+    return h % max(n, 1)
 
 
-_NOT_SELF: dict[tuple[int, int, str], Tensor] = {}
+@nb.njit(cache=True)
+def choose_successor(m: LaneArrays, lane: int, key: int, counter: int) -> int:
+    """A hash-chosen successor of `lane`, -1 at a dead end."""
+    n = m.num_successors[lane]
+    if n == 0:
+        return -1
+    return m.successors[lane, hash_choice(key, counter, 1, n)]
 
 
-def _not_self(n: int, m: int, device: torch.device) -> Tensor:
-    """`[N, M]` bool, False where obstacle m is vehicle n itself (cached per shape)."""
-    key = (n, m, str(device))
-    if key not in _NOT_SELF:
-        mask = torch.ones(n, m, dtype=torch.bool, device=device)
-        mask[:, :n] = ~torch.eye(n, dtype=torch.bool, device=device)
-        _NOT_SELF[key] = mask
-    return _NOT_SELF[key]
+@nb.njit(cache=True)
+def choose_successors(m: LaneArrays, lane: np.ndarray, key: np.ndarray, counter: np.ndarray) -> np.ndarray:
+    """`choose_successor` for arrays `[...]` of one shape (int64)."""
+    out = np.empty(lane.size, dtype=np.int64)
+    fl, fk, fc = lane.ravel(), key.ravel(), counter.ravel()
+    for i in range(lane.size):
+        out[i] = choose_successor(m, fl[i], fk[i], fc[i])
+    return out.reshape(lane.shape)
 
 
-def choose_successor(md: MapData, lane: Tensor, key: Tensor, counter: Tensor) -> Tensor:
-    """A successor of `lane` (hash-chosen), -1 at dead ends. `[...]` int64."""
-    n = md.num_successors[lane]
-    idx = hash_choice(key, counter, 1, n)
-    nxt = md.successors[lane, idx]
-    return torch.where(n > 0, nxt, torch.full_like(nxt, -1))
+@nb.njit(cache=True)
+def vehicle_poses(m: LaneArrays, lane: np.ndarray, s: np.ndarray, lateral: np.ndarray):
+    """Box-centre (xy `[W, N, 2]`, yaw `[W, N]`, z `[W, N]`) of vehicles at `(lane, s)` shifted `lateral`
+    metres to the left of the centreline."""
+    W, N = lane.shape
+    xy = np.empty((W, N, 2))
+    yaw = np.empty((W, N))
+    z = np.empty((W, N))
+    for w in range(W):
+        for n in range(N):
+            x, y, h, zz = lane_pose(m, lane[w, n], s[w, n])
+            xy[w, n, 0] = x - math.sin(h) * lateral[w, n]
+            xy[w, n, 1] = y + math.cos(h) * lateral[w, n]
+            yaw[w, n], z[w, n] = h, zz
+    return xy, yaw, z
 
 
-def vehicle_poses(md: MapData, lane: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Box-centre (xy `[..., 2]`, yaw, z) of vehicles at `(lane, s)`."""
-    return md.interp(lane, s)
-
-
+@nb.njit(cache=True)
 def vehicle_step(
-    md: MapData,
-    v: dict[str, Tensor],
-    obstacles: Tensor,
-    obstacle_vel: Tensor,
-    obstacle_valid: Tensor,
-    lights: Tensor,
-    ego_xy: Tensor,
-    cfg,
-    ego_sweep: Tensor | None = None,
-) -> dict[str, Tensor]:
-    """Advance all background vehicles one step.
+    m: LaneArrays,
+    p: VehicleParams,
+    lane: np.ndarray,
+    s: np.ndarray,
+    nxt: np.ndarray,
+    speed: np.ndarray,
+    factor: np.ndarray,
+    key: np.ndarray,
+    trans: np.ndarray,
+    stop_done: np.ndarray,
+    still: np.ndarray,
+    size: np.ndarray,
+    valid: np.ndarray,
+    xy: np.ndarray,
+    yaw: np.ndarray,
+    obstacles: Obstacles,
+    lights: np.ndarray,
+    ego_sweep: np.ndarray,
+):
+    """Advance every vehicle of every world one step.
 
     Args:
-        md: map tensors.
-        v: vehicle fields (`[W, N]` unless noted): lane, s (box centre arc length), speed,
-            factor (share of the speed limit), next, key, trans (lane transitions), stop_done, still,
-            size `[W, N, 3]`, valid.
-        obstacles: `[W, M, 5]` boxes; the first N rows are these vehicles themselves.
-        obstacle_vel: `[W, M, 2]` world velocities.
-        obstacle_valid: `[W, M]`.
-        lights: `[W, H]` head states.
-        ego_xy: `[W, 2]` ego position (stuck vehicles far from it are respawned).
-        cfg: `LiteConfig`.
-        ego_sweep: `[W, S, 5]` the ego's box and its predicted boxes over the next seconds; a
-            vehicle about to enter a junction yields (stops at the entry) while the sweep crosses
-            the junction part of its path, unless the ego is behind it. None: no junction yield to the ego.
+        m: the town's lane tables; p: settings.
+        lane, s, nxt, speed, factor, key, trans, stop_done, still, valid: `[W, N]` vehicle fields
+            (see `VehicleState`); size `[W, N, 3]`; xy `[W, N, 2]`, yaw `[W, N]` current poses.
+        obstacles: what each vehicle checks its path against (the first N rows are the vehicles).
+        lights: `[W, H]` `HeadState`s.
+        ego_sweep: `[W, S, 5]` the ego's box now and where it will be in the next seconds; a vehicle
+            about to enter a junction yields while the sweep touches the junction part of its path,
+            unless the ego is behind it. Its first row's centre is the ego's.
 
     Returns:
-        The updated vehicle fields (new dict).
+        The new (lane, s, next, speed, trans, stop_done, still) `[W, N]`; a vehicle stuck far from
+        the ego, at a dead end or for 3 × `stuck_respawn` moves to a free spawn point (speed 0).
     """
-    lane, s, spd = v["lane"], v["s"], v["speed"]
-    nxt = v["next"]
     W, N = lane.shape
-    dev = s.device
-    half_len = 0.5 * v["size"][..., 0]
-    half_w = 0.5 * v["size"][..., 1]
-    lane_len = md.length[lane]
-    has_next = nxt >= 0
-    nxt_safe = nxt.clamp(min=0)
-
-    # --- path points ahead of the front bumper ---------------------------------------------
-    K, step = cfg.lookahead_points, cfg.lookahead_step
-    d = step * torch.arange(1, K + 1, device=dev, dtype=torch.float32)  # [K]
-    path_s = (s + half_len)[..., None] + d  # [W, N, K]
-    beyond = path_s > lane_len[..., None]
-    on_next = beyond & has_next[..., None]
-    path_lane = torch.where(on_next, nxt_safe[..., None].expand_as(path_s), lane[..., None].expand_as(path_s))
-    path_s2 = torch.where(on_next, path_s - lane_len[..., None], torch.minimum(path_s, lane_len[..., None]))
-    pxy, pyaw, _ = md.interp(path_lane, path_s2, with_z=False)  # [W, N, K, 2], [W, N, K]
-    dead_end = beyond & ~has_next[..., None]
-
-    # --- obstacles on the path -------------------------------------------------------------
-    # pre-select the C obstacles nearest to each vehicle's path (ranked by distance to its path
-    # points, coarse), then test the path points against those boxes exactly
-    M_all = obstacles.shape[1]
-    not_self = _not_self(N, M_all, dev)
-    usable = obstacle_valid[:, None, :] & not_self[None]  # [W, N, M]
-    coarse = pxy[:, :, :: max(1, K // 5)]  # [W, N, K', 2]
-    dc = (coarse[:, :, :, None, :] - obstacles[:, None, None, :, :2]).norm(dim=-1).amin(2)  # [W, N, M]
-    dc = torch.where(usable, dc - 0.5 * obstacles[:, None, :, 3], torch.full_like(dc, 1e9))
-    C = min(cfg.obstacle_candidates, M_all)
-    rank_d, cand = dc.topk(C, dim=-1, largest=False)  # [W, N, C]
-    cboxes = obstacles.gather(1, cand.reshape(W, N * C, 1).expand(W, N * C, 5)).reshape(W, N, C, 5)
-    cvel = obstacle_vel.gather(1, cand.reshape(W, N * C, 1).expand(W, N * C, 2)).reshape(W, N, C, 2)
-    dist = point_box_distance_paired(pxy, cboxes)  # [W, N, K, C]
-    M = C
-    on_path = (dist < (half_w + cfg.clearance_margin)[..., None, None]) & (rank_d < 1e8)[:, :, None, :]
-    hit_k = on_path.any(-1)  # [W, N, K]
-    any_hit = hit_k.any(-1)
-    first = torch.where(any_hit, hit_k.float().argmax(-1), torch.full_like(lane, K))  # [W, N]
-    gap_agent = torch.where(any_hit, (first.float() + 0.5) * step - step, torch.full_like(s, float("inf")))
-    gap_agent = gap_agent.clamp(min=0.0)
-    fk = first.clamp(max=K - 1)
-    dist_k = dist.gather(2, fk[:, :, None, None].expand(W, N, 1, M)).squeeze(2)  # [W, N, M]
-    dist_k = torch.where(on_path.gather(2, fk[:, :, None, None].expand(W, N, 1, M)).squeeze(2), dist_k, 1e9)
-    lead = dist_k.argmin(-1)  # [W, N]
-    lead_vel = cvel.gather(2, lead[..., None, None].expand(W, N, 1, 2)).squeeze(2)  # [W, N, 2]
-    yaw_k = pyaw.gather(2, fk[..., None]).squeeze(-1)
-    lead_v = (lead_vel[..., 0] * torch.cos(yaw_k) + lead_vel[..., 1] * torch.sin(yaw_k)).clamp(min=0.0)
-    # the path point where the obstacle sits, and the lane it lies on
-    hit_lane = path_lane.gather(2, fk[..., None]).squeeze(-1)
-
-    # --- stop lines: lights, stop signs, junction yield ------------------------------------
-    front = s + half_len
-    inf = torch.full_like(s, float("inf"))
-    to_end = lane_len - front
-    stop_gap = inf.clone()
-    # lights on the current lane and the next one
-    for lane_q, base, exists in ((lane, -s - half_len, v["valid"]), (nxt_safe, to_end, has_next)):
-        h = md.lane_head[lane_q]
-        valid_q = (h >= 0) & exists
-        if md.num_heads:
-            st = lights.gather(1, h.clamp(min=0))
-        else:
-            st = torch.full_like(h, 2)
-        line = md.lane_light_s[lane_q] + base
-        brake_dist = spd * spd / (2.0 * 4.0)
-        must = (st == RED) | ((st == YELLOW) & (line > brake_dist))
-        applies = valid_q & must & (line > -1.0)
-        stop_gap = torch.where(applies, torch.minimum(stop_gap, line), stop_gap)
-    # stop signs (full stop on the current lane, then go)
-    sign_cur = md.lane_stop_s[lane] - front
-    sign_applies = torch.isfinite(sign_cur) & (sign_cur > -1.0) & ~v["stop_done"]
-    stop_gap = torch.where(sign_applies, torch.minimum(stop_gap, sign_cur), stop_gap)
-    sign_next = md.lane_stop_s[nxt_safe] + to_end
-    sign_next_ok = has_next & torch.isfinite(sign_next)
-    stop_gap = torch.where(sign_next_ok, torch.minimum(stop_gap, sign_next), stop_gap)
-    stop_done = v["stop_done"] | (torch.isfinite(sign_cur) & (sign_cur < 3.0) & (spd < 0.1))
-    # junction yield: about to enter a junction whose path is occupied, or a conflicting lane is in use
-    entering = has_next & md.is_junction[nxt_safe] & ~md.is_junction[lane]
-    near_entry = entering & (to_end < cfg.yield_distance) & (to_end > -0.5)
-    blocked_inside = any_hit & (hit_lane == nxt_safe) & md.is_junction[hit_lane]
-    in_junction = md.is_junction[lane] & v["valid"]  # [W, N]
-    conf = md.conflict[nxt_safe[:, :, None], lane[:, None, :]]  # [W, N, N]
-    conflict_busy = (conf & in_junction[:, None, :]).any(-1)
-    # a vehicle that has waited long at the entry stops yielding to conflicts (deadlock breaker;
-    # whatever physically occupies its path still stops it)
-    if ego_sweep is not None:
-        conflict_busy = conflict_busy | _ego_crosses_junction(
-            pxy, path_lane, nxt_safe, md, ego_sweep, v["xy"], v["yaw"], half_w + cfg.clearance_margin
-        )
-    must_yield = near_entry & (blocked_inside | (conflict_busy & (v["still"] < cfg.yield_patience)))
-    stop_gap = torch.where(must_yield, torch.minimum(stop_gap, to_end), stop_gap)
-
-    # --- desired speed (speed limit share, curve limit) ------------------------------------
-    v0 = v["factor"] * md.speed_limit[lane]
-    dyaw = torch.atan2(torch.sin(pyaw[..., 1:] - pyaw[..., :-1]), torch.cos(pyaw[..., 1:] - pyaw[..., :-1]))
-    curv = (dyaw.abs() / step)[..., : max(1, K // 2)].amax(-1)  # [W, N]
-    v_curve = torch.sqrt(cfg.lat_accel / curv.clamp(min=1e-4))
-    v0 = torch.minimum(v0, v_curve)
-    # dead end ahead: stop at the lane end (vehicle is respawned there)
-    end_gap = torch.where(dead_end.any(-1), to_end + 1.0, inf)
-
-    acc_agent = idm_acceleration(spd, v0, gap_agent, lead_v, cfg.idm)
-    acc_stop = idm_acceleration(spd, v0, torch.minimum(stop_gap + 1.0, end_gap), torch.zeros_like(spd), cfg.idm)
-    acc = torch.minimum(acc_agent, acc_stop)
-    new_v = (spd + acc * cfg.dt).clamp(min=0.0)
-    new_v = torch.where(v["valid"], new_v, torch.zeros_like(new_v))
-    new_s = s + new_v * cfg.dt
-
-    # --- lane transitions -------------------------------------------------------------------
-    over = (new_s > lane_len) & has_next
-    trans = v["trans"] + over.long()
-    new_lane = torch.where(over, nxt_safe, lane)
-    new_s = torch.where(over, new_s - lane_len, new_s)
-    chosen = choose_successor(md, new_lane, v["key"], trans)
-    new_next = torch.where(over, chosen, nxt)
-    stop_done = torch.where(over, torch.zeros_like(stop_done), stop_done)
-    new_s = torch.minimum(new_s, md.length[new_lane])
-
-    still = torch.where(new_v < 0.1, v["still"] + cfg.dt, torch.zeros_like(v["still"]))
-    out = dict(v)
-    out.update(lane=new_lane, s=new_s, speed=new_v, next=new_next, trans=trans, stop_done=stop_done, still=still)
-    # --- respawn: dead ends and long-stuck vehicles far from the ego --------------------------
-    xy, yaw, z = md.interp(new_lane, new_s)
-    out.update(xy=xy, yaw=yaw, z=z)
-    far = (xy - ego_xy[:, None, :]).norm(dim=-1) > 40.0
-    at_dead_end = (~has_next) & (new_s >= md.length[new_lane] - half_len - 0.5)
-    need = v["valid"] & ((far & (at_dead_end | (still > cfg.stuck_respawn))) | (still > 3.0 * cfg.stuck_respawn))
-    if bool(need.any()):
-        out = _respawn(md, out, need, xy, ego_xy)
-        out["xy"], out["yaw"], out["z"] = md.interp(out["lane"], out["s"])
-    return out
-
-
-def _ego_crosses_junction(
-    pxy: Tensor,
-    path_lane: Tensor,
-    nxt: Tensor,
-    md: MapData,
-    ego_sweep: Tensor,
-    xy: Tensor,
-    yaw: Tensor,
-    reach: Tensor,
-) -> Tensor:
-    """`[W, N]` bool: the ego's sweep `[W, S, 5]` touches (within `reach [W, N]`) the junction part
-    of a vehicle's path (path points `pxy [W, N, K, 2]` on the next lane `nxt [W, N]` when it is a
-    junction lane) and the ego is not behind the vehicle (its centre ahead of the vehicle's)."""
-    in_junction = (path_lane == nxt[..., None]) & md.is_junction[path_lane]  # [W, N, K]
-    d = point_box_distance(pxy, ego_sweep)  # [W, N, K, S]
-    touch = ((d.amin(-1) < reach[..., None]) & in_junction).any(-1)
-    rel = ego_sweep[:, None, 0, :2] - xy  # [W, N, 2]
-    ahead = rel[..., 0] * torch.cos(yaw) + rel[..., 1] * torch.sin(yaw) > 0.0
-    return touch & ahead
+    M = obstacles.box.shape[1]
+    K = p.lookahead_points
+    step = p.lookahead_step
+    a_max, b_comf, d_max, s0, headway, delta = p.idm
+    n_lane = lane.copy()
+    n_s = s.copy()
+    n_next = nxt.copy()
+    n_speed = np.zeros_like(speed)
+    n_trans = trans.copy()
+    n_stop = stop_done.copy()
+    n_still = still.copy()
+    px = np.empty(K)
+    py = np.empty(K)
+    pyaw = np.empty(K)
+    plane = np.empty(K, dtype=np.int64)
+    cosb = np.empty(M)
+    sinb = np.empty(M)
+    for w in range(W):
+        for j in range(M):
+            cosb[j] = math.cos(obstacles.box[w, j, 2])
+            sinb[j] = math.sin(obstacles.box[w, j, 2])
+        for n in range(N):
+            if not valid[w, n]:
+                continue
+            ln, sn, v = lane[w, n], s[w, n], speed[w, n]
+            nx = nxt[w, n]
+            has_next = nx >= 0
+            hl, hw = 0.5 * size[w, n, 0], 0.5 * size[w, n, 1]
+            lane_len = m.length[ln]
+            front = sn + hl
+            to_end = lane_len - front
+            # --- path points ahead of the front bumper (this lane, then the chosen successor)
+            dead_end = False
+            lo_x = lo_y = math.inf
+            hi_x = hi_y = -math.inf
+            for k in range(K):
+                ps = front + step * (k + 1)
+                pl = ln
+                if ps > lane_len:
+                    if has_next:
+                        pl, ps = nx, ps - lane_len
+                    else:
+                        ps, dead_end = lane_len, True
+                x, y, h, _ = lane_pose(m, pl, ps)
+                px[k], py[k], pyaw[k], plane[k] = x, y, h, pl
+                lo_x, hi_x = min(lo_x, x), max(hi_x, x)
+                lo_y, hi_y = min(lo_y, y), max(hi_y, y)
+            # --- the first path point an obstacle occupies (bounding-circle cull, then exact)
+            reach = hw + p.clearance_margin
+            cx, cy = 0.5 * (lo_x + hi_x), 0.5 * (lo_y + hi_y)
+            radius = 0.5 * math.hypot(hi_x - lo_x, hi_y - lo_y) + reach
+            first, lead, lead_d = K, -1, math.inf
+            for j in range(M):
+                if j == n or not obstacles.valid[w, j]:
+                    continue
+                bx, by = obstacles.box[w, j, 0], obstacles.box[w, j, 1]
+                bl, bw = 0.5 * obstacles.box[w, j, 3], 0.5 * obstacles.box[w, j, 4]
+                if math.hypot(bx - cx, by - cy) > radius + math.hypot(bl, bw):
+                    continue
+                for k in range(min(first + 1, K)):
+                    d = point_box_distance(px[k], py[k], bx, by, cosb[j], sinb[j], bl, bw)
+                    if d < reach:
+                        if k < first or d < lead_d:
+                            first, lead, lead_d = k, j, d
+                        break
+            gap_agent, lead_v, hit_lane = math.inf, 0.0, -1
+            if lead >= 0:
+                gap_agent = max((first + 0.5) * step - step, 0.0)
+                hy = pyaw[first]
+                vx, vy = obstacles.velocity[w, lead, 0], obstacles.velocity[w, lead, 1]
+                lead_v = max(vx * math.cos(hy) + vy * math.sin(hy), 0.0)
+                hit_lane = plane[first]
+            # --- stop lines: lights on this lane and the next, stop signs, junction yield
+            stop_gap = math.inf
+            for q in range(2):
+                lq = ln if q == 0 else nx
+                if lq < 0:
+                    continue
+                h = m.lane_head[lq]
+                if h < 0:
+                    continue
+                line = m.lane_light_s[lq] + (-front if q == 0 else to_end)
+                st = lights[w, h]
+                must = st == 0 or (st == 1 and line > v * v / 8.0)
+                if must and line > -1.0:
+                    stop_gap = min(stop_gap, line)
+            sign_cur = m.lane_stop_s[ln] - front
+            if math.isfinite(sign_cur) and sign_cur > -1.0 and not stop_done[w, n]:
+                stop_gap = min(stop_gap, sign_cur)
+            if has_next and math.isfinite(m.lane_stop_s[nx]):
+                stop_gap = min(stop_gap, m.lane_stop_s[nx] + to_end)
+            done_sign = stop_done[w, n] or (math.isfinite(sign_cur) and sign_cur < 3.0 and v < 0.1)
+            entering = has_next and m.is_junction[nx] and not m.is_junction[ln]
+            if entering and -0.5 < to_end < p.yield_distance:
+                must_yield = lead >= 0 and hit_lane == nx and m.is_junction[hit_lane]
+                if not must_yield and still[w, n] < p.yield_patience:
+                    must_yield = _junction_busy(m, nx, lane, valid, w) or _ego_crosses(
+                        px, py, plane, nx, m, ego_sweep, w, xy[w, n, 0], xy[w, n, 1], yaw[w, n], reach
+                    )
+                if must_yield:
+                    stop_gap = min(stop_gap, to_end)
+            # --- desired speed: speed-limit share, curve limit
+            v0 = factor[w, n] * m.speed_limit[ln]
+            curv = 0.0
+            for k in range(max(1, K // 2)):
+                if k + 1 < K:
+                    curv = max(curv, abs(wrap(pyaw[k + 1] - pyaw[k])) / step)
+            v0 = min(v0, math.sqrt(p.lat_accel / max(curv, 1e-4)))
+            end_gap = to_end + 1.0 if dead_end else math.inf
+            acc = min(
+                _idm(v, v0, gap_agent, lead_v, a_max, b_comf, d_max, s0, headway, delta),
+                _idm(v, v0, min(stop_gap + 1.0, end_gap), 0.0, a_max, b_comf, d_max, s0, headway, delta),
+            )
+            nv = max(v + acc * p.dt, 0.0)
+            ns = sn + nv * p.dt
+            # --- lane transitions
+            new_lane = ln
+            if ns > lane_len and has_next:
+                new_lane, ns = nx, ns - lane_len
+                n_trans[w, n] = trans[w, n] + 1
+                n_next[w, n] = choose_successor(m, new_lane, key[w, n], n_trans[w, n])
+                done_sign = False
+            n_lane[w, n] = new_lane
+            n_s[w, n] = min(ns, m.length[new_lane])
+            n_speed[w, n] = nv
+            n_stop[w, n] = done_sign
+            n_still[w, n] = still[w, n] + p.dt if nv < 0.1 else 0.0
+    _respawn(m, p, n_lane, n_s, n_next, n_speed, n_trans, n_stop, n_still, nxt, key, size, valid, ego_sweep)
+    return n_lane, n_s, n_next, n_speed, n_trans, n_stop, n_still
 
 
-def _respawn(md: MapData, v: dict[str, Tensor], need: Tensor, xy: Tensor, ego_xy: Tensor) -> dict[str, Tensor]:
-    """Move the `need` vehicles `[W, N]` to free spawn points (4 hash-chosen candidates each)."""
-    P = md.spawn.shape[0]
-    C = 4
-    salt = torch.arange(C, device=need.device)
-    cand = hash_choice(
-        v["key"][..., None], v["trans"][..., None] * 7 + salt, 3, torch.full_like(v["key"][..., None], P)
-    )
-    cxy = md.spawn[cand, :2]  # [W, N, C, 2]
-    d_veh = (cxy[:, :, :, None, :] - xy[:, None, None, :, :]).norm(dim=-1)  # [W, N, C, N]
-    d_veh = torch.where(v["valid"][:, None, None, :], d_veh, torch.full_like(d_veh, 1e9)).amin(-1)
-    d_ego = (cxy - ego_xy[:, None, None, :]).norm(dim=-1)
-    ok = (d_veh > 12.0) & (d_ego > 40.0)
-    has = ok.any(-1)
-    pick = cand.gather(2, ok.float().argmax(-1, keepdim=True)).squeeze(-1)  # [W, N]
-    go = need & has
-    lane = torch.where(go, md.spawn[pick, 3].long(), v["lane"])
-    s = torch.where(go, md.spawn_s[pick], v["s"])
-    trans = v["trans"] + go.long()
-    nxt = torch.where(go, choose_successor(md, lane, v["key"], trans), v["next"])
-    out = dict(v)
-    out.update(
-        lane=lane,
-        s=s,
-        trans=trans,
-        next=nxt,
-        speed=torch.where(go, torch.zeros_like(v["speed"]), v["speed"]),
-        still=torch.where(go, torch.zeros_like(v["still"]), v["still"]),
-        stop_done=torch.where(go, torch.zeros_like(v["stop_done"]), v["stop_done"]),
-    )
-    return out
+@nb.njit(cache=True)
+def _junction_busy(m: LaneArrays, nxt: int, lane: np.ndarray, valid: np.ndarray, w: int) -> bool:
+    """A vehicle of world `w` is inside a junction lane that conflicts with lane `nxt`."""
+    for j in range(lane.shape[1]):
+        if valid[w, j] and m.is_junction[lane[w, j]] and m.conflict[nxt, lane[w, j]]:
+            return True
+    return False
+
+
+@nb.njit(cache=True)
+def _ego_crosses(px, py, plane, nxt, m, ego_sweep, w, vx, vy, vyaw, reach) -> bool:
+    """The ego's sweep touches (within `reach`) the junction part of the path (points on lane `nxt`)
+    and the ego is not behind the vehicle at (vx, vy) heading `vyaw`."""
+    rel_x, rel_y = ego_sweep[w, 0, 0] - vx, ego_sweep[w, 0, 1] - vy
+    if rel_x * math.cos(vyaw) + rel_y * math.sin(vyaw) <= 0.0:
+        return False
+    if not m.is_junction[nxt]:
+        return False
+    for k in range(px.shape[0]):
+        if plane[k] != nxt:
+            continue
+        for i in range(ego_sweep.shape[1]):
+            b = ego_sweep[w, i]
+            c, s = math.cos(b[2]), math.sin(b[2])
+            if point_box_distance(px[k], py[k], b[0], b[1], c, s, 0.5 * b[3], 0.5 * b[4]) < reach:
+                return True
+    return False
+
+
+@nb.njit(cache=True)
+def _respawn(m, p, lane, s, nxt, speed, trans, stop_done, still, old_next, key, size, valid, ego_sweep) -> None:
+    """Move stuck or dead-ended vehicles (in place on the new-state arrays) to the first of 4
+    hash-chosen spawn points that is 12 m from every vehicle and 40 m from the ego."""
+    W, N = lane.shape
+    P = m.spawn.shape[0]
+    pos = np.empty((N, 2))
+    for w in range(W):
+        ex, ey = ego_sweep[w, 0, 0], ego_sweep[w, 0, 1]
+        for n in range(N):
+            x, y, _, _ = lane_pose(m, lane[w, n], s[w, n])
+            pos[n, 0], pos[n, 1] = x, y
+        for n in range(N):
+            if not valid[w, n]:
+                continue
+            far = math.hypot(pos[n, 0] - ex, pos[n, 1] - ey) > 40.0
+            at_dead_end = old_next[w, n] < 0 and s[w, n] >= m.length[lane[w, n]] - 0.5 * size[w, n, 0] - 0.5
+            stuck = still[w, n] > p.stuck_respawn
+            if not ((far and (at_dead_end or stuck)) or still[w, n] > 3.0 * p.stuck_respawn):
+                continue
+            for c in range(4):
+                cand = hash_choice(key[w, n], trans[w, n] * 7 + c, 3, P)
+                sx, sy = m.spawn[cand, 0], m.spawn[cand, 1]
+                if math.hypot(sx - ex, sy - ey) <= 40.0:
+                    continue
+                free = True
+                for j in range(N):
+                    if valid[w, j] and math.hypot(sx - pos[j, 0], sy - pos[j, 1]) <= 12.0:
+                        free = False
+                        break
+                if free:
+                    lane[w, n] = int(m.spawn[cand, 3])
+                    s[w, n] = m.spawn_s[cand]
+                    trans[w, n] += 1
+                    nxt[w, n] = choose_successor(m, lane[w, n], key[w, n], trans[w, n])
+                    speed[w, n] = 0.0
+                    still[w, n] = 0.0
+                    stop_done[w, n] = False
+                    break

@@ -158,7 +158,13 @@ class CarlaBackend:
             self.close()
             raise
 
-    def step(self, control: Control) -> tuple[Observation, list[Event]]:
+    @property
+    def done(self) -> bool:
+        """A CARLA server does not judge the route: the runner's own route progress ends it."""
+        return False
+
+    def step(self, control: Control, render: bool = True) -> tuple[Observation, list[Event]]:
+        """Apply `control` for one tick (the server's sensors always deliver, so `render` is ignored)."""
         if self._ego is None:
             raise RuntimeError("CarlaBackend.step before reset")
         self._ego.apply_control(control_to_carla(control))

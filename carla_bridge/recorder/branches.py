@@ -20,12 +20,12 @@ import math
 import numpy as np
 import torch
 
+from agents.trajectory import interpolate_trajectory
 from occupancy.builders import compose_labels, paint_boxes
 from occupancy.classes import agent_class_to_occ3d_lut
 from occupancy.grid import GridSpec
+from planner import HORIZON_STEPS, STEP_SECONDS
 
-HORIZON_STEPS = 6
-STEP_SECONDS = 0.5
 LANE_OFFSET = 3.5  # [m]
 CUT_IN_SECONDS = 1.5  # a cut-in reaches the next lane this fast (while accelerating at 1.5 m/s²)
 
@@ -158,8 +158,8 @@ def branch_trajectories(
 ) -> np.ndarray:
     """`[K, F, 3]` dense rear-axle trajectories (x, y, yaw) in the ego frame at t = dt·(0..F-1) s.
 
-    Longer than the 3 s horizon, so a tracking controller can be fed the plan ahead of the current
-    time all along the branch (`plan_window`).
+    Longer than the 3 s horizon, so a plan follower can be fed the plan ahead of the current time all
+    along the branch.
     """
     path, arc = route_frame_path(route_xy, ego)
     fine_t = np.arange(round(seconds / dt) + 1) * dt
@@ -181,16 +181,13 @@ def branch_trajectories(
     return out
 
 
-def plan_window(traj: np.ndarray, elapsed: float, dt: float = 0.05) -> np.ndarray:
-    """`[K, T, 3]` the poses of dense trajectories `traj [K, F, 3]` at t = elapsed + 0.5·(1..T) s
-    (nearest sample; clamped to the end)."""
-    idx = np.round((elapsed + STEP_SECONDS * np.arange(1, HORIZON_STEPS + 1)) / dt).astype(np.int64)
-    return traj[:, np.clip(idx, 0, traj.shape[1] - 1)]
-
-
-def branch_plans(kinds: list[str], route_xy: np.ndarray, ego: np.ndarray, speed: float) -> np.ndarray:
-    """`[K, T, 3]` float32 plans (x, y, yaw) of the rear axle at t = 0.5·(1..T) s in the ego frame."""
-    return plan_window(branch_trajectories(kinds, route_xy, ego, speed), 0.0).astype(np.float32)
+def plan_window(traj: np.ndarray, dt: float = 0.05) -> np.ndarray:
+    """`[K, T, 3]` the poses of dense trajectories `traj [K, F, 3]` (at t = dt·(0..F-1)) at the plan
+    times t = 0.5·(1..T) s (`agents.trajectory.interpolate_trajectory`)."""
+    times = dt * torch.arange(traj.shape[1], dtype=torch.float64)
+    query = STEP_SECONDS * torch.arange(1, HORIZON_STEPS + 1, dtype=torch.float64)
+    poses, _ = interpolate_trajectory(torch.as_tensor(traj, dtype=torch.float64), times, query)
+    return poses.numpy()
 
 
 def static_base(

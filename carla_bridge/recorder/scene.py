@@ -16,8 +16,6 @@ import numpy as np
 
 from agents.states import AgentClass
 from carla_bridge.recorder.branches import (
-    HORIZON_STEPS,
-    STEP_SECONDS,
     branch_trajectories,
     choose_kinds,
     interaction_kinds,
@@ -36,6 +34,7 @@ from carla_bridge.recorder.frames import (
 )
 from carla_bridge.recorder.map_expansion import MapInfo
 from carla_bridge.recorder.tables import SceneIds, calibrated_sensor_records, scene_fragment, write_json_atomic
+from planner import HORIZON_STEPS, STEP_SECONDS
 
 SCENE_EPOCH_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z; scene i starts i hours later
 ROUTE_LENGTH_MARGIN = 150.0  # [m] route beyond what the scene can drive
@@ -90,30 +89,38 @@ class SimDriver:
     def render_scene(self, appearance: object) -> object:
         return dataclasses.replace(self.backend.render_scene(), appearance=appearance)
 
-    def branch(self, traj_world: np.ndarray, steps: int, every: int) -> dict:
-        """Drive K copies of the current world with reactive traffic, ego k tracking the dense world
-        trajectory `traj_world[k]` (`[K, F, 3]` at dt spacing from now). Returns `snapshots`
-        (`[steps // every][K]` `WorldSnapshot`s) and `collision` `[K]` bool (any ego collision)."""
+    def branch(self, traj: np.ndarray, steps: int, every: int) -> dict:
+        """Drive K copies of the current world with reactive traffic, ego k following the dense
+        trajectory `traj[k]` (`[K, F, 3]` at t = dt·(1..F) in the current ego frame;
+        `carla_bridge.lite.branching.run_plans`). Returns `snapshots` (`[steps // every][K]`
+        `WorldSnapshot`s) and `collision` `[K]` bool (any ego collision)."""
         import torch
 
-        from agents.se2 import se2_relative
+        from carla_bridge.lite.branching import run_plans
 
-        k_n = traj_world.shape[0]
-        worlds = self.world.branch(k_n)
-        collision = np.zeros(k_n, dtype=bool)
+        out = run_plans(self.world, torch.as_tensor(traj, dtype=torch.float64), steps, self.dt, every=every)
+        collision = np.zeros(traj.shape[0], dtype=bool)
+        for ev in out.events:
+            collision[ev.world] |= ev.kind.startswith("collision")
+        gt = self.world.ground_truth(0)
         snaps: list[list[WorldSnapshot]] = []
-        t0 = self.time
-        for i in range(steps):
-            plans = torch.as_tensor(plan_window(traj_world, i * self.dt, self.dt), dtype=torch.float32)
-            pose = worlds.ego_pose()  # [K, 3]
-            local = se2_relative(pose[:, None, :].expand_as(plans), plans)
-            for ev in worlds.step_plans(local):
-                if ev.kind.startswith("collision"):
-                    collision[ev.world] = True
-            if (i + 1) % every == 0:
-                snaps.append(
-                    [snapshot_from_ground_truth(worlds.ground_truth(w), t0 + (i + 1) * self.dt) for w in range(k_n)]
+        for r in range(out.agents.xy.shape[1]):
+            i = (r + 1) * every - 1  # the step index of record r
+            row = []
+            for k in range(traj.shape[0]):
+                ego = out.ego[k, i]
+                agents = type(gt["agents"])(
+                    **{f: getattr(out.agents, f)[k, r] for f in out.agents.__dataclass_fields__}
                 )
+                z = self.world.ground_height(ego[:2])
+                frame = {
+                    **gt,
+                    "agents": agents,
+                    "ego_pose": torch.tensor([float(ego[0]), float(ego[1]), z, float(ego[2])]),
+                    "ego_speed": float(ego[3]),
+                }
+                row.append(snapshot_from_ground_truth(frame, self.time + (i + 1) * self.dt))
+            snaps.append(row)
         return {"snapshots": snaps, "collision": collision}
 
 
@@ -140,15 +147,6 @@ def snapshot_from_ground_truth(gt: dict, time: float) -> WorldSnapshot:
     )
 
 
-def _plans_to_world(plans: np.ndarray, ego: np.ndarray) -> np.ndarray:
-    c, s = math.cos(ego[3]), math.sin(ego[3])
-    out = plans.astype(np.float64).copy()
-    out[..., 0] = ego[0] + c * plans[..., 0] - s * plans[..., 1]
-    out[..., 1] = ego[1] + s * plans[..., 0] + c * plans[..., 1]
-    out[..., 2] = np.remainder(plans[..., 2] + ego[3] + math.pi, 2 * math.pi) - math.pi
-    return out
-
-
 def record_branch_point(
     driver: SimDriver,
     snap0: WorldSnapshot,
@@ -173,9 +171,9 @@ def record_branch_point(
         **{f: getattr(snap0, f)[keep] for f in ("track_id", "cls", "center", "yaw", "size", "velocity", "parked")},
     )
     traj = branch_trajectories(kinds, route_xy, ego0, snap0.ego_speed, dt=driver.dt)  # [K, F, 3] ego frame
-    plans = plan_window(traj, 0.0, driver.dt).astype(np.float32)  # [K, T, 3] the plans as seen at t0
+    plans = plan_window(traj, driver.dt).astype(np.float32)  # [K, T, 3] the plans as seen at t0
     steps_per = round(STEP_SECONDS / driver.dt)
-    result = driver.branch(_plans_to_world(traj, ego0), steps=HORIZON_STEPS * steps_per, every=steps_per)
+    result = driver.branch(traj[:, 1:], steps=HORIZON_STEPS * steps_per, every=steps_per)
     snaps: list[list[WorldSnapshot]] = result["snapshots"]  # [T][K]
     k_n, t_n = len(kinds), HORIZON_STEPS
     ids = [int(t) for t in snap0.track_id]

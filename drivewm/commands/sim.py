@@ -1,17 +1,16 @@
 """`drivewm sim run`: drive leaderboard routes in the lite simulator with the privileged autopilot
-(or the blind baseline) and write `results.json` (route completion, infractions with time and
-location, driving score, timings) and a BEV animation per route."""
+(or the blind baseline) through the closed-loop runner (`carla_bridge.closed_loop.runner.run_route`,
+the one closed-loop driver) and write `results.json` (one runner record per route: route completion,
+infractions with time and location, driving score, timings) and an animation per route."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import tempfile
-import time
+import dataclasses
 from pathlib import Path
 from typing import Any
+
+from carla_bridge.lite.config import LiteConfig
 
 AGENTS = ("autopilot", "blind")
 
@@ -30,152 +29,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--max-length", type=float, default=None, help="drive only the first M metres of each route")
     run.add_argument("--vehicles", type=int, default=50)
     run.add_argument("--pedestrians", type=int, default=30)
-    run.add_argument("--animation", default="gif", choices=("gif", "mp4", "none"))
+    run.add_argument("--animation", default="gif", choices=("gif", "none"))
     run.add_argument("--frame-every", type=int, default=10, help="simulation steps between animation frames")
     run.set_defaults(func=run_command)
 
 
-def _atomic_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+class _LiteFactory:
+    """Town name → a fresh `LiteBackend` without cameras (the autopilot reads the simulator state)."""
 
+    def __init__(self, config: LiteConfig) -> None:
+        self.config = config
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
-        )
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    def __call__(self, town: str):
+        from carla_bridge.lite.backend import LiteBackend
 
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("drivewm", "torch", "numpy", "carla"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "missing"
-    return out
-
-
-def run_route(
-    route,
-    town,
-    agent_name: str,
-    seed: int,
-    cfg,
-    max_seconds: float | None,
-    max_length: float | None,
-    animation: str,
-    frame_every: int,
-    out_dir: Path,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Drive one route; returns its result record (and writes its animation)."""
-    from tqdm import tqdm
-
-    from carla_bridge.autopilot import Autopilot, AutopilotParams
-    from carla_bridge.lite.backend import LiteBackend
-    from carla_bridge.lite.bev import BevRenderer
-    from carla_bridge.lite.random_route import truncate_route
-    from carla_bridge.route_planner import plan_route_for
-    from carla_bridge.scoring import score_route
-
-    plan = plan_route_for(route, town)
-    if max_length is not None:
-        plan = truncate_route(plan, max_length)
-    backend = LiteBackend(town, cfg)
-    backend.reset(plan, seed)
-    agent = Autopilot(AutopilotParams(blind=agent_name == "blind"))
-    world = backend.world
-    limit = world.route.timeout if max_seconds is None else min(max_seconds, world.route.timeout)
-    n_steps = round(limit / cfg.dt)
-    bev = BevRenderer(town, plan.polyline) if animation != "none" else None
-    frames = []
-    agent_s = 0.0
-    wall0 = time.perf_counter()
-    bar = tqdm(total=n_steps, desc=f"route {route.id} ({agent_name})", unit="step", disable=not progress, leave=False)
-    steps = 0
-    for steps in range(1, n_steps + 1):
-        t0 = time.perf_counter()
-        control = agent.control(world)
-        agent_s += time.perf_counter() - t0
-        backend.step(control)
-        bar.update(1)
-        if bev is not None and steps % frame_every == 0:
-            rc = float(world.route_completion()[0])
-            frames.append(
-                bev.frame(world, 0, f"t={world.time:5.1f}s v={float(world.ego_speed()[0]):4.1f} RC={rc:5.1f}%")
-            )
-        if backend.done:
-            break
-    bar.close()
-    wall = time.perf_counter() - wall0
-    events = [e for e in backend.events if e.world == 0]
-    rc = float(world.route_completion()[0])
-    if not backend.done:
-        # the run was cut by --max-seconds: close the percentage criteria like the end of a route
-        from carla_bridge.backend import Event
-        from carla_bridge.infractions import outside_percentage
-
-        pct = float(outside_percentage(world.state["outside"], world.route.length)[0])
-        if pct > 0:
-            ego = world.ego_pose()[0]
-            events.append(
-                Event("outside_route_lanes", world.time, (float(ego[0]), float(ego[1])), (), {"percentage": pct})
-            )
-    score = score_route(events, rc, plan.length)
-    anim_path = None
-    if bev is not None and frames:
-        import imageio.v2 as imageio
-
-        anim_path = out_dir / f"route_{route.id}_{agent_name}.{animation}"
-        if animation == "gif":
-            imageio.mimsave(anim_path, frames, duration=frame_every * cfg.dt, loop=0)
-        else:
-            imageio.mimsave(anim_path, frames, fps=max(1, round(1.0 / (frame_every * cfg.dt))))
-    collisions = [e for e in events if e.kind.startswith("collisions")]
-    return {
-        "route_id": route.id,
-        "town": town.name,
-        "agent": agent_name,
-        "seed": seed,
-        "route_length_m": round(plan.length, 2),
-        "scores": score.to_dict(),
-        "collisions_caused": sum(1 for e in collisions if e.details.get("ego_at_fault")),
-        "collisions_suffered": sum(1 for e in collisions if not e.details.get("ego_at_fault")),
-        "infractions": [e.to_dict() for e in events],
-        "timings": {
-            "sim_seconds": round(world.time, 3),
-            "wall_seconds": round(wall, 3),
-            "steps": steps,
-            "sim_step_ms": round(1000 * backend.step_seconds / max(steps, 1), 3),
-            "agent_step_ms": round(1000 * agent_s / max(steps, 1), 3),
-            "realtime_factor": round(world.time / max(wall, 1e-9), 3),
-        },
-        "traffic": {
-            "vehicles": cfg.num_vehicles,
-            "pedestrians": cfg.num_pedestrians,
-            "spawn_radius_m": cfg.spawn_radius,
-        },
-        "animation": None if anim_path is None else anim_path.name,
-    }
+        return LiteBackend(town, self.config)
 
 
 def run_command(args: argparse.Namespace) -> int:
     import torch
 
-    from carla_bridge.lite.config import LiteConfig
+    from carla_bridge.closed_loop.agent import SIM_DT, AutopilotAgent
+    from carla_bridge.closed_loop.runner import RunLimits, run_route
     from carla_bridge.maps import load_town
-    from carla_bridge.routes import parse_routes
+    from carla_bridge.recorder.tables import write_json_atomic
+    from carla_bridge.routes import parse_routes, plan_route_for
     from carla_bridge.scoring import RouteScore, aggregate, infractions_per_km
+    from drivewm.evaluation.closed_loop.render import render_route_gif
 
     torch.set_num_threads(1)  # small tensors: threads only add overhead
     routes = parse_routes(args.routes)
@@ -188,51 +68,50 @@ def run_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--route-ids {missing} not in {args.routes} (available: {', '.join(sorted(by_id))})")
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise ValueError(f"--max-seconds must be positive, got {args.max_seconds}")
+    if args.frame_every < 1:
+        raise ValueError(f"--frame-every must be ≥ 1, got {args.frame_every}")
+    chosen = [by_id[rid] if args.town is None else dataclasses.replace(by_id[rid], town=args.town) for rid in wanted]
+    for route in chosen:  # bad towns and routes off the map fail here, before anything is written
+        plan_route_for(route, load_town(route.town))
     cfg = LiteConfig(num_vehicles=args.vehicles, num_pedestrians=args.pedestrians)
+    limits = RunLimits(
+        max_route_length=args.max_length,
+        max_sim_seconds=args.max_seconds,
+        frames_every=0.0 if args.animation == "none" else args.frame_every * SIM_DT,
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {
-        "command": "sim run",
-        "config": {k: v for k, v in vars(args).items() if k != "func"},
-        "seed": args.seed,
-        "git_commit": _git_commit(),
-        "versions": _versions(),
-        "routes": [],
-    }
+    result: dict[str, Any] = {"command": "sim run", "config": {k: v for k, v in vars(args).items() if k != "func"}}
+    result.update(seed=args.seed, routes=[])
     scores = []
-    for rid in wanted:
-        route = by_id[rid]
-        town = load_town(args.town if args.town else route.town)
+    for route in chosen:
+        frames = out / f"route_{route.id}_{args.agent}.frames.npz"
         rec = run_route(
-            route,
-            town,
-            args.agent,
-            args.seed,
-            cfg,
-            args.max_seconds,
-            args.max_length,
-            args.animation,
-            args.frame_every,
-            out,
+            _LiteFactory(cfg), AutopilotAgent(blind=args.agent == "blind"), route, args.seed, limits, frames
         )
+        rec["animation"] = None
+        if rec.get("frames"):
+            gif = render_route_gif(
+                rec["frames"], out / f"route_{route.id}_{args.agent}.gif", title=f"{args.agent} · route {route.id}"
+            )
+            rec["animation"] = gif.name
         result["routes"].append(rec)
-        s = rec["scores"]
         scores.append(
             RouteScore(
-                s["route_completion"],
-                s["infraction_penalty"],
-                s["driving_score"],
-                s["route_length_m"],
-                s["km_driven"],
-                s["counts"],
-                s["status"],
+                rec["route_completion"],
+                rec["infraction_penalty"],
+                rec["driving_score"],
+                rec.get("route_length_m"),
+                rec["km_driven"],
+                rec["counts"],
+                rec["status"],
             )
         )
         result["aggregate"] = aggregate(scores)
         result["infractions_per_km"] = infractions_per_km(scores)
-        _atomic_json(out / "results.json", result)
+        write_json_atomic(out / "results.json", result)
         print(
-            f"route {rid} ({town.name}): RC {s['route_completion']:.1f}%  DS {s['driving_score']:.1f}  "
-            f"{s['status']}  [{rec['timings']['wall_seconds']:.1f} s wall]"
+            f"route {route.id} ({route.town}): RC {rec['route_completion']:.1f}%  DS {rec['driving_score']:.1f}  "
+            f"{rec['status']}  [{rec['timing']['wall_seconds']:.1f} s wall]"
         )
     return 0

@@ -104,3 +104,30 @@ def test_finite_difference_masks_follow_invalid_samples():
 def test_bad_input_names_the_field(call, msg):
     with pytest.raises(ValueError, match=msg):
         call()
+
+
+def test_interpolate_extrapolates_along_the_end_segments_and_takes_the_short_arc():
+    """Hand-computed: samples at t = 0, 1, 2 s; queries inside, before and after."""
+    times = torch.tensor([0.0, 1.0, 2.0])
+    poses = torch.tensor([[0.0, 0.0, 3.0], [2.0, 0.0, -3.0], [4.0, 2.0, -3.0]], dtype=torch.float64)
+    out, valid = interpolate_trajectory(poses, times, torch.tensor([0.5, 1.5, 3.0, -1.0]), extrapolate=True)
+    assert valid.all()
+    assert out[0, :2].tolist() == pytest.approx([1.0, 0.0])
+    # yaw takes the short way across ±π: 3.0 → -3.0 passes through π
+    assert abs(math.remainder(float(out[0, 2]) - math.pi, 2 * math.pi)) < 1e-9
+    assert out[1, :2].tolist() == pytest.approx([3.0, 1.0])
+    assert out[2, :2].tolist() == pytest.approx([6.0, 4.0])  # last segment's velocity (2, 2) m/s for 1 s
+    assert float(out[2, 2]) == pytest.approx(-3.0)  # last segment's yaw rate is 0
+    assert out[3].tolist() == pytest.approx([-2.0, 0.0, math.remainder(3.0 - (2 * math.pi - 6.0), 2 * math.pi)])
+    _, strict = interpolate_trajectory(poses, times, torch.tensor([0.5, 3.0, -1.0]))
+    assert strict.tolist() == [True, False, False]
+
+
+def test_shared_and_per_row_query_times_agree():
+    g = torch.Generator().manual_seed(0)
+    traj = torch.randn(4, 5, 7, 3, generator=g, dtype=torch.float64)
+    times = torch.linspace(0.0, 3.0, 7)
+    query = torch.tensor([0.1, 0.7, 2.9, 3.4])
+    a, va = interpolate_trajectory(traj, times, query, extrapolate=True)
+    b, vb = interpolate_trajectory(traj, times.expand(4, 5, 7), query.expand(4, 5, 4), extrapolate=True)
+    assert torch.equal(a, b) and torch.equal(va, vb)

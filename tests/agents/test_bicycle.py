@@ -58,3 +58,16 @@ def test_control_to_command():
     assert acc.item() == pytest.approx(-P.max_brake - P.drag * 10.0)
     acc, _ = control_to_command(torch.tensor(1.0), torch.tensor(0.0), torch.tensor(0.0), torch.tensor(15.0), P)
     assert acc.item() == pytest.approx(P.max_accel * 0.5 - P.drag * 15.0)
+
+
+def test_scalar_control_step_matches_the_batched_one():
+    """`bicycle_control_step` (the simulator kernels' form) = `control_to_command` + `bicycle_step`."""
+    from agents.bicycle import bicycle_control_step
+
+    limits = (P.wheelbase, P.max_steer, P.max_accel, P.max_brake, P.max_speed, P.drag)
+    for state, (th, st, br) in [((1.0, 2.0, 3.1, 7.0), (0.6, 0.8, 0.0)), ((0.0, 0.0, -3.1, 2.0), (0.0, -1.0, 1.0))]:
+        s = torch.tensor(state, dtype=torch.float64)
+        acc, steer = control_to_command(torch.tensor(th), torch.tensor(st), torch.tensor(br), s[3], P)
+        ref = bicycle_step(s, acc.double(), steer.double(), 0.05, P)
+        got = bicycle_control_step(*state, th, st, br, 0.05, *limits)
+        assert got == pytest.approx(ref.tolist(), abs=1e-6)  # the batched form takes float32 controls

@@ -49,3 +49,20 @@ def test_stops_behind_stopped_leader():
         x += v * 0.05
     assert v < 0.05
     assert 0.0 < obstacle - x <= P.min_gap + 0.5
+
+
+def test_scalar_form_matches_the_batched_one():
+    """`idm_scalar` (the simulator kernels' form) gives `idm_acceleration`'s values, free road and
+    gaps at and below zero included."""
+    from agents.idm import idm_scalar
+
+    p = IDMParams()
+    args = (p.max_accel, p.comfort_decel, p.max_decel, p.min_gap, p.time_headway, p.delta)
+    for v, v0, gap, lead in [
+        (0.0, 10.0, INF, 0.0),
+        (12.0, 10.0, 30.0, 5.0),
+        (5.0, 8.0, 0.0, 0.0),
+        (9.0, 0.0, 4.0, 9.0),
+    ]:
+        ref = idm_acceleration(torch.tensor(v), torch.tensor(v0), torch.tensor(gap), torch.tensor(lead), p)
+        assert idm_scalar(v, v0, float(gap), lead, *args) == pytest.approx(float(ref), rel=1e-6, abs=1e-6)

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from agents import Control
-from carla_bridge.closed_loop.agent import AutopilotAgent, default_sensors
+from carla_bridge.closed_loop.agent import AgentDefaults, AutopilotAgent, default_sensors
 from carla_bridge.closed_loop.backend_spec import BackendSpec
 from carla_bridge.routes import parse_routes
 
@@ -21,7 +21,7 @@ def devtest_route(route_id: str = "0"):
     return next(r for r in parse_routes("routes_devtest") if r.id == route_id)
 
 
-class ScriptedAgent:
+class ScriptedAgent(AgentDefaults):
     """Drives forward gently; subclasses misbehave at step `bad_step`."""
 
     name = "scripted"

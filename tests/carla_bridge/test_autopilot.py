@@ -2,13 +2,12 @@
 
 import pytest
 import torch
-from conftest_sim import *  # noqa: F403  (session fixtures)
-from conftest_sim import make_world
 
 from carla_bridge.autopilot import Autopilot, AutopilotParams
 from carla_bridge.lite.config import LiteConfig
 from carla_bridge.lite.random_route import random_route
 from planner import HORIZON_STEPS
+from tests.carla_bridge.sim_testkit import make_world
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -18,7 +17,7 @@ def _drive(world, agent, seconds):
     events = []
     for _ in range(round(seconds / world.cfg.dt)):
         events += world.step(agent.controls(world))
-        if bool(world.state["done"].all()):
+        if bool(world.state.route.done.all()):
             break
     return events
 

@@ -4,7 +4,16 @@ import time
 import numpy as np
 import pytest
 import torch
-from closed_loop_testkit import (
+from shapely.geometry import LineString
+
+from agents import EGO
+from carla_bridge.closed_loop.agent import AutopilotAgent, RunContext, check_control, validate_sensors
+from carla_bridge.closed_loop.runner import FAILURE_MESSAGES, RunLimits, cut_route, run_route
+from carla_bridge.maps import load_town
+from carla_bridge.progress import RouteProgress
+from carla_bridge.routes import Route, plan_route_for
+from carla_bridge.scoring import InfractionKind, score_route
+from tests.carla_bridge.closed_loop_testkit import (
     FAST_BACKEND,
     BadSensorsAgent,
     CountingBackendFactory,
@@ -15,14 +24,6 @@ from closed_loop_testkit import (
     SetupFailAgent,
     devtest_route,
 )
-from shapely.geometry import LineString
-
-from agents import EGO
-from carla_bridge.closed_loop.agent import AutopilotAgent, RunContext, check_control, validate_sensors
-from carla_bridge.closed_loop.runner import FAILURE_MESSAGES, RouteProgress, RunLimits, cut_route, run_route
-from carla_bridge.maps import load_town
-from carla_bridge.routes import Route, plan_route_for
-from carla_bridge.scoring import InfractionKind, score_route
 
 
 def test_autopilot_drives_a_real_town01_segment():

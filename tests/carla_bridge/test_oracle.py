@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest_sim import *  # noqa: F403  (session fixtures)
 
 from agents import Control, boxes_overlap, ego_boxes
 from carla_bridge.lite.backend import LiteBackend

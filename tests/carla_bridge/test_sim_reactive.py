@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest_sim import *  # noqa: F403  (session fixtures)
-from conftest_sim import make_world
 
 from carla_bridge.lite.config import LiteConfig
 from carla_bridge.lite.random_route import random_route
+from tests.carla_bridge.sim_testkit import make_world
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -60,11 +59,11 @@ def test_vehicle_brakes_for_ego_cutting_in_diagonally(town01, town01_map_data, l
     # world 0 drives straight beside the lane; world 1 steers left into it
     _run(w, 0.6, [[0.3, 0.0, 0.0], [0.3, 0.25, 0.0]])
     _run(w, 2.4, [[0.3, 0.0, 0.0], [0.3, -0.05, 0.0]])
-    s_keep, s_cut = (float(w.state["veh_s"][i, 0]) for i in range(2))
-    ego_lat = [float((w.state["ego"][i, :2].numpy() - p) @ right) for i in range(2)]
+    s_keep, s_cut = (float(w.state.vehicles.s[i, 0]) for i in range(2))
+    ego_lat = [float((w.state.ego.pose[i, :2].numpy() - p) @ right) for i in range(2)]
     assert ego_lat[0] > 3.0 and ego_lat[1] < 2.0  # world 1's ego is in the lane, world 0's beside it
     assert s_keep - s_cut > 2.0  # the car slowed for the ego that cut in
-    assert float(w.state["veh_speed"][0, 0]) > 8.5  # and was not bothered by the ego beside its lane
+    assert float(w.state.vehicles.speed[0, 0]) > 8.5  # and was not bothered by the ego beside its lane
 
 
 def test_oncoming_vehicle_brakes_for_ego_in_its_lane(town01, town01_map_data, long_lane):
@@ -77,9 +76,9 @@ def test_oncoming_vehicle_brakes_for_ego_in_its_lane(town01, town01_map_data, lo
     _run(w, 0.7, [[0.25, 0.0, 0.0], [0.25, 0.3, 0.0]])
     _run(w, 0.7, [[0.25, 0.0, 0.0], [0.25, -0.3, 0.0]])
     _run(w, 1.6, [[0.0, 0.0, 0.6], [0.0, 0.0, 0.6]])
-    s_keep, s_swerve = (float(w.state["veh_s"][i, 0]) for i in range(2))
+    s_keep, s_swerve = (float(w.state.vehicles.s[i, 0]) for i in range(2))
     assert s_keep - s_swerve > 1.0
-    assert float(w.state["veh_speed"][1, 0]) < float(w.state["veh_speed"][0, 0]) - 1.0
+    assert float(w.state.vehicles.speed[1, 0]) < float(w.state.vehicles.speed[0, 0]) - 1.0
 
 
 def test_pedestrian_on_sidewalk_stops_for_ego_heading_at_it(town01, town01_map_data, long_lane):
@@ -97,9 +96,9 @@ def test_pedestrian_on_sidewalk_stops_for_ego_heading_at_it(town01, town01_map_d
     for i in range(30):  # world 1 steers right, off the road towards the pedestrian, then brakes
         steer, brake = (-0.5, 0.0) if i < 20 else (0.0, 1.0)
         _run(w, w.cfg.dt, [[0.25, 0.0, 0.0], [0.25 * (brake == 0.0), steer, brake]])
-        stopped |= (w.state["ped_speed"][:, 0] == 0.0).numpy()
+        stopped |= (w.state.pedestrians.speed[:, 0] == 0.0).numpy()
     assert stopped[1] and not stopped[0]
-    u_keep, u_swerve = (float(w.state["ped_u"][i, 0]) for i in range(2))
+    u_keep, u_swerve = (float(w.state.pedestrians.u[i, 0]) for i in range(2))
     assert u_keep - u_swerve > 0.5
 
 
@@ -135,11 +134,11 @@ def test_vehicle_yields_to_ego_crossing_the_junction(crossroads):
     events = []
     for _ in range(round(2.0 / w.cfg.dt)):
         events += w.step(controls)
-    moved_on = w.state["veh_lane"][:, 0].numpy() != sign.lane_id
-    s0 = w.state["veh_s"][:, 0].numpy() + moved_on * lanes[sign.lane_id].length  # progress from the lane start
+    moved_on = w.state.vehicles.lane[:, 0].numpy() != sign.lane_id
+    s0 = w.state.vehicles.s[:, 0].numpy() + moved_on * lanes[sign.lane_id].length  # progress from the lane start
     assert s0[0] - s0[1] > 2.0  # the car went in world 0 and waits for the crossing ego in world 1
     assert not moved_on[1] and moved_on[0]
     for _ in range(round(4.0 / w.cfg.dt)):
         events += w.step(controls)
-    assert int(w.state["veh_lane"][1, 0]) != sign.lane_id  # once the ego has passed, it goes
+    assert int(w.state.vehicles.lane[1, 0]) != sign.lane_id  # once the ego has passed, it goes
     assert not [e for e in events if e.kind.startswith("collisions")]

@@ -1,29 +1,13 @@
 import dataclasses
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "carla_bridge"))
-from closed_loop_testkit import FAST_BACKEND, devtest_route
-
 from carla_bridge.closed_loop.runner import RunLimits, run_route
-from drivewm.driving_agent import DrivingAgent, DrivingAgentConfig, plan_at_times
+from drivewm.driving_agent import DrivingAgent, DrivingAgentConfig
 from planner.world_models import EmptyWorldModel
-
-
-def test_plan_at_times_interpolates_and_extrapolates():
-    times = torch.tensor([0.0, 1.0, 2.0])
-    poses = torch.tensor([[0.0, 0.0, 3.0], [2.0, 0.0, -3.0], [4.0, 2.0, -3.0]])
-    out = plan_at_times(poses, times, torch.tensor([0.5, 1.5, 3.0]))
-    assert out[0, :2].tolist() == pytest.approx([1.0, 0.0])
-    # yaw takes the short way across ±π: 3.0 → -3.0 passes through π
-    assert abs(math.remainder(float(out[0, 2]) - math.pi, 2 * math.pi)) < 1e-5
-    assert out[1, :2].tolist() == pytest.approx([3.0, 1.0])
-    assert out[2, :2].tolist() == pytest.approx([6.0, 4.0])  # last segment velocity (2, 2) m/s for 1 s
-    assert float(out[2, 2]) == pytest.approx(-3.0)
+from tests.carla_bridge.closed_loop_testkit import FAST_BACKEND, devtest_route
 
 
 class _Recorder(DrivingAgent):

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from agents import Control
 from drivewm.evaluation.relevance.candidates import intercept
 from drivewm.evaluation.relevance.config import RelevanceConfig
 from planner import LightState, PrivilegedState
@@ -48,8 +47,7 @@ def prepare_scene(backend: Any, town: Any, cfg: RelevanceConfig, index: int) -> 
     reason = "max_warmup"
     t = 0.0
     while t < hi - 1e-9 and not backend.done:
-        throttle, steer, brake = (float(v) for v in pilot.controls(world)[0])
-        backend.step(Control(throttle, steer, brake), render=False)
+        backend.step(pilot.control(world), render=False)
         t += dt
         if t >= start and interesting(backend.privileged(), float(world.ego_speed()[0]), cfg.interest_distance):
             reason = "agent_or_light_ahead"
