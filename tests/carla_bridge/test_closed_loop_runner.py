@@ -25,8 +25,6 @@ from tests.carla_bridge.closed_loop_testkit import (
     devtest_route,
 )
 
-FRONT = EGO.rear_axle_to_center + 0.5 * EGO.length
-
 
 def test_autopilot_drives_a_real_town01_segment():
     route = devtest_route("0")
@@ -71,7 +69,7 @@ def test_route_progress_hand_cases():
     # progress never decreases
     assert p.update(np.array([9.0, -0.3, 0.0])) == pytest.approx(14.0)
     # front bumper within 2 m of the end → complete
-    p.update(np.array([10.0, 20.0 - 2.0 - FRONT + 0.01, 1.57]))
+    p.update(np.array([10.0, 20.0 - 2.0 - EGO.front_overhang + 0.01, 1.57]))
     assert p.completion == 100.0
     # a route that passes the same place twice: the window keeps progress on the first pass
     loop = np.array([[0.0, 0.0], [20.0, 0.0], [20.0, 5.0], [0.0, 5.0], [0.0, 0.2], [30.0, 0.2]])
