@@ -260,12 +260,14 @@ def _edge_cases() -> tuple[torch.Tensor, torch.Tensor, list[bool]]:
         ([1e6, -2e6, 0.4, 4.0, 2.0], [1e6 + 3.0, -2e6 + 1.0, 0.9, 4.0, 2.0], True),
         ([1e6, -2e6, 0.0, 4.0, 2.0], [1e6 + 4.001, -2e6, 0.0, 4.0, 2.0], False),
         ([1e6, -2e6, 0.0, 4.0, 2.0], [1e6 + 4.0, -2e6 + 1.0, 0.0, 4.0, 2.0], True),
-        # beyond float32's range for the broad phase (every pair becomes a candidate)
-        ([5e37, 0.0, 0.3, 2e37, 1e37], [6e37, 1e36, 1.0, 1e37, 1e37], True),
-        ([5e37, 0.0, 0.0, 2e37, 1e37], [8e37, 0.0, 0.0, 2e37, 1e37], False),
-        # tiny: below float32's normal range
+        # beyond float32's range, which the kernel's float32 broad phase must not be fooled by
+        ([5e60, 0.0, 0.3, 2e60, 1e60], [6e60, 1e59, 1.0, 1e60, 1e60], True),
+        ([5e60, 0.0, 0.0, 2e60, 1e60], [8e60, 0.0, 0.0, 2e60, 1e60], False),
+        # tiny: below float32's normal range, and down to a few of its subnormal steps (1.4e-45)
         ([0.0, 0.0, 0.0, 2e-40, 1e-40], [2e-40, 0.0, 0.0, 2e-40, 1e-40], True),
         ([0.0, 0.0, 0.0, 2e-40, 1e-40], [3e-40, 0.0, 0.0, 2e-40, 1e-40], False),
+        ([0.0, 0.0, 0.0, 4e-45, 2e-45], [4e-45, 0.0, 0.0, 4e-45, 2e-45], True),
+        ([0.0, 0.0, 0.0, 4e-45, 2e-45], [8e-45, 0.0, 0.0, 4e-45, 2e-45], False),
     ]
     a = torch.tensor([c[0] for c in cases], dtype=torch.float64)
     b = torch.tensor([c[1] for c in cases], dtype=torch.float64)
@@ -282,16 +284,19 @@ def test_edge_cases_kernel_equals_torch_equals_shapely():
     for x, y in ((a, b), (b, a)):
         np.testing.assert_array_equal(boxes_overlap(x, y).diagonal().numpy(), want)
         np.testing.assert_array_equal(boxes_overlap(x[:, None], y[:, None])[:, 0, 0].numpy(), want)  # batched
+        alone = [bool(boxes_overlap(x[i, None], y[i, None])) for i in range(len(want))]  # no far box beside
+        np.testing.assert_array_equal(alone, want)
         np.testing.assert_array_equal(_overlap_all_pairs(x, y).diagonal().numpy(), want)
         np.testing.assert_array_equal(boxes_overlap_paired(x, y).numpy(), want)
-    # all C × C pairs: the torch path everywhere; shapely on the pairs of the same scale (centres < 1 km
-    # apart) whose answer a 1 µm change cannot flip (exact touching is decided by rounding, above)
+    # all C × C pairs: the torch path everywhere; shapely on the boxes within 1 km of the origin (where a
+    # 1 µm band is far above rounding), on the pairs whose answer a 1 µm change cannot flip
     got = boxes_overlap(a, b)
     torch.testing.assert_close(got, _overlap_all_pairs(a, b), rtol=0, atol=0)
-    ga, gb = _geoms(a)[:, None], _geoms(b)[None, :]
-    keep = _unambiguous(ga, gb, 1e-6) & ((a[:, None, :2] - b[None, :, :2]).abs().amax(-1) < 1e3).numpy()
-    assert keep.sum() > 0.4 * keep.size  # 290 of 676
-    np.testing.assert_array_equal(got.numpy()[keep], shapely.intersects(ga, gb)[keep])
+    na, nb = (a[:, :2].abs().amax(-1) < 1e3).numpy(), (b[:, :2].abs().amax(-1) < 1e3).numpy()
+    ga, gb = _geoms(a[na])[:, None], _geoms(b[nb])[None, :]
+    keep = _unambiguous(ga, gb, 1e-6)
+    assert keep.sum() > 0.4 * keep.size
+    np.testing.assert_array_equal(got.numpy()[na][:, nb][keep], shapely.intersects(ga, gb)[keep])
 
 
 def test_float32_edge_cases_agree_with_torch_path():
