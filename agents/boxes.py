@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from types import ModuleType
 
 import numpy as np
@@ -162,20 +163,21 @@ _EPS_ULPS = {dt: _ROUNDING_ULPS * torch.finfo(dt).eps for dt in (torch.float32, 
 @functools.cache
 def _kernel() -> ModuleType | None:
     """The compiled kernel module (`agents.box_kernel`), imported on first use so that importing
-    `agents` does not import numba; None where numba is missing or its JIT is disabled
-    (`NUMBA_DISABLE_JIT=1` would run the kernel as slow pure Python)."""
+    `agents` does not import numba. None, with a warning, where numba is missing or can cache nowhere;
+    None where its JIT is disabled (`NUMBA_DISABLE_JIT=1` would run the kernel as slow pure Python)."""
     try:
         import numba
 
         from agents import box_kernel
-    except ImportError:
+    except (ImportError, RuntimeError) as err:  # RuntimeError: numba found no writable cache directory
+        warnings.warn(f"boxes_overlap: no compiled kernel ({err}); using the slower torch path", stacklevel=3)
         return None
     return None if numba.config.DISABLE_JIT else box_kernel
 
 
 def _overlap_compiled(a: Tensor, b: Tensor, kernel: ModuleType) -> Tensor:
     """`boxes_overlap` for CPU float32/float64 boxes through the compiled kernel (broad phase and exact
-    test in one pass, in float64; zero-copy for contiguous float64 boxes); validates the values too.
+    test in one pass, in float64; no copy of contiguous boxes of one dtype); validates the values too.
 
     Args:
         a: `[..., N, 5]`, b: `[..., M, 5]` (shapes already checked).
@@ -188,20 +190,23 @@ def _overlap_compiled(a: Tensor, b: Tensor, kernel: ModuleType) -> Tensor:
     if b.shape[:-2] != batch:
         batch = torch.broadcast_shapes(batch, b.shape[:-2])
     n_batch = math.prod(batch)
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64  # one compiled variant each
     boxes = []
     for x, rows in ((a, n), (b, m)):
         xn = (x.detach() if x.requires_grad else x).numpy()
-        if xn.shape[:-2] != batch:
-            xn = np.broadcast_to(xn, (*batch, rows, 5))
-        boxes.append(np.ascontiguousarray(xn, dtype=np.float64).reshape(n_batch, rows, 5))  # one compiled variant
-    out = np.zeros((n_batch, n, m), dtype=np.bool_)
-    bad = kernel.overlap_all_pairs(*boxes, _EPS_ULPS[torch.promote_types(a.dtype, b.dtype)], out)
-    for name, flags in zip(("a", "b"), bad):
-        if flags & kernel.BAD_NONFINITE:
-            raise ValueError(f"{name} contains NaN or inf")
-        if flags & kernel.BAD_SIZE:
-            raise ValueError(f"{name} has a negative length or width")
-    return torch.from_numpy(out).view(*batch, n, m)
+        if xn.dtype != np_dtype or not xn.flags.c_contiguous or xn.shape[:-2] != batch:
+            xn = np.ascontiguousarray(np.broadcast_to(xn, (*batch, rows, 5)), dtype=np_dtype)
+        boxes.append(xn.reshape(n_batch, rows, 5))
+    out = np.zeros((*batch, n, m), dtype=np.bool_)
+    bad = kernel.overlap_all_pairs(*boxes, _EPS_ULPS[dtype], out.reshape(n_batch, n, m))
+    if bad:
+        for name, flags in (("a", bad), ("b", bad >> kernel.B_SHIFT)):
+            if flags & kernel.BAD_NONFINITE:
+                raise ValueError(f"{name} contains NaN or inf")
+            if flags & kernel.BAD_SIZE:
+                raise ValueError(f"{name} has a negative length or width")
+    return torch.from_numpy(out)
 
 
 def boxes_overlap(a: Tensor, b: Tensor) -> Tensor:
