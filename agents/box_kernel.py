@@ -26,34 +26,38 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["BAD_NONFINITE", "BAD_SIZE", "overlap_all_pairs"]
+__all__ = ["BAD_NONFINITE", "BAD_SIZE", "B_SHIFT", "overlap_all_pairs"]
 
-# Flags in the two return codes of `overlap_all_pairs` (0 = all boxes valid).
-BAD_NONFINITE, BAD_SIZE = 1, 2
+# Flags of invalid boxes in the return code of `overlap_all_pairs` (0 = all boxes valid): a's in the
+# low bits, b's shifted left by `B_SHIFT`.
+BAD_NONFINITE, BAD_SIZE, B_SHIFT = 1, 2, 2
 
 # Broad-phase growth of the bounds per unit of Σ|box| (see the module docstring), plus an absolute floor
 # [m] that covers float32's subnormal spacing (1.4e-45) for absurdly small boxes.
 _BROAD_MARGIN = 1e-5
 _BROAD_FLOOR = 1e-30
-# Above this |x|, |y| or bound the float32 broad phase could overflow: every pair is then a candidate.
+# Above this Σ|box| (which bounds |x|, |y| and the grown half extents) the float32 broad phase could
+# overflow: every pair is then a candidate.
 _FLOAT32_SAFE = 1e37
 # Rows of the per-box table.
 _X, _Y, _EXT_X, _EXT_Y, _COS, _SIN, _HALF_L, _HALF_W, _TOL, _GROW = range(10)
 
 
 @numba.njit(cache=True, nogil=True)
-def _box_table(boxes: np.ndarray, eps: float, rotate: bool, table: np.ndarray) -> int:
-    """Fill `table[10, L]` from `boxes[L, 5]`; return the OR of `BAD_NONFINITE` / `BAD_SIZE` over the boxes.
+def _box_table(boxes: np.ndarray, eps: float, rotate: bool, table: np.ndarray) -> tuple[int, float]:
+    """Fill `table[10, L]` from `boxes[L, 5]`; return the OR of `BAD_NONFINITE` / `BAD_SIZE` over the
+    boxes, and their largest `Σ|box|`.
 
     Rows: x, y, half extents along x and y, cos, sin, half length, half width, the tolerance share
     `eps · Σ|box|` and the broad-phase growth `_BROAD_MARGIN · Σ|box| + _BROAD_FLOOR`. The half extents
     are the grown circumradius (both rows) until `_rotate` sets cos, sin and the tight grown axis-aligned
     ones: here for every box if `rotate`, else later for the boxes that need them.
     """
-    bad = 0
+    bad, largest = 0, 0.0
     for i in range(boxes.shape[0]):
         x, y, yaw, length, width = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3], boxes[i, 4]
         abs_sum = abs(x) + abs(y) + abs(yaw) + abs(length) + abs(width)
+        largest = max(largest, abs_sum)
         if not np.isfinite(abs_sum):
             bad |= BAD_NONFINITE
         if length < 0.0 or width < 0.0:
@@ -64,7 +68,7 @@ def _box_table(boxes: np.ndarray, eps: float, rotate: bool, table: np.ndarray) -
         table[_EXT_X, i] = table[_EXT_Y, i] = np.sqrt(hl * hl + hw * hw) + grow
         if rotate:
             _rotate(boxes, table, i)
-    return bad
+    return bad, largest
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -98,29 +102,30 @@ def _pair_overlaps(ta: np.ndarray, i: int, tb: np.ndarray, j: int) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def overlap_all_pairs(a: np.ndarray, b: np.ndarray, eps: float, out: np.ndarray) -> tuple[int, int]:
+def overlap_all_pairs(a: np.ndarray, b: np.ndarray, eps: float, out: np.ndarray) -> int:
     """All-pairs overlap of `a[B, N, 5]` × `b[B, M, 5]` boxes into `out[B, N, M]`.
 
     Per batch: the boxes of `b` outside the bounds of all of `a`'s are dropped first (by their
     circumradius, before any trigonometry), then each box of `a` meets the rest in the broad phase.
 
     Args:
-        a, b: C-contiguous float64 boxes (x, y, yaw, length, width), the same batch size B.
+        a, b: C-contiguous float32 or float64 boxes (x, y, yaw, length, width), the same batch size B
+            (read into float64: one compiled variant per input dtype, no copy).
         eps: tolerance per unit of `Σ|box|` (`4 eps(dtype)` of the caller's dtype).
         out: `[B, N, M]` bool, all False on entry; True is written where the boxes overlap.
 
     Returns:
-        `(bad_a, bad_b)`: the OR of `BAD_NONFINITE` / `BAD_SIZE` over the boxes of `a` and of `b`;
-        `out` is left untouched unless both are 0.
+        `bad_a | bad_b << B_SHIFT`, each the OR of `BAD_NONFINITE` / `BAD_SIZE` over the boxes of `a`
+        and of `b`; `out` is left untouched unless it is 0.
     """
     n_batch, n, m = out.shape
     a2, b2 = a.reshape(n_batch * n, 5), b.reshape(n_batch * m, 5)
     table_a, table_b = np.empty((10, n_batch * n)), np.empty((10, n_batch * m))
-    bad_a = _box_table(a2, eps, True, table_a)
-    bad_b = _box_table(b2, eps, False, table_b)
+    bad_a, largest_a = _box_table(a2, eps, True, table_a)
+    bad_b, largest_b = _box_table(b2, eps, False, table_b)
     if bad_a or bad_b or out.size == 0:
-        return bad_a, bad_b
-    far = max(np.abs(table_a[: _EXT_Y + 1]).max(), np.abs(table_b[: _EXT_Y + 1]).max()) > _FLOAT32_SAFE
+        return bad_a | bad_b << B_SHIFT
+    far = max(largest_a, largest_b) > _FLOAT32_SAFE
     keep = np.empty(m, dtype=np.int64)  # b's boxes (columns of table_b) that meet a's bounds
     bounds_b = np.empty((4, m), dtype=np.float32)  # their x, y and grown half extents, compacted
     n_words = (m + 7) // 8
@@ -161,4 +166,4 @@ def overlap_all_pairs(a: np.ndarray, b: np.ndarray, eps: float, out: np.ndarray)
                             j = keep[c]
                             row_out[j - k * m] = _pair_overlaps(table_a, i, table_b, j)
         cand[:n_keep] = False  # the next batch may keep fewer of b's boxes: no stale hits past them
-    return 0, 0
+    return 0
