@@ -175,20 +175,18 @@ def _kernel() -> ModuleType | None:
     return None if numba.config.DISABLE_JIT else box_kernel
 
 
-def _overlap_compiled(a: Tensor, b: Tensor, kernel: ModuleType) -> Tensor:
+def _overlap_compiled(a: Tensor, b: Tensor, batch: tuple[int, ...], kernel: ModuleType) -> Tensor:
     """`boxes_overlap` for CPU float32/float64 boxes through the compiled kernel (broad phase and exact
     test in one pass, in float64; no copy of contiguous boxes of one dtype); validates the values too.
 
     Args:
         a: `[..., N, 5]`, b: `[..., M, 5]` (shapes already checked).
+        batch: the broadcast leading dims `...`.
 
     Returns:
         `[..., N, M]` bool.
     """
     n, m = a.shape[-2], b.shape[-2]
-    batch = a.shape[:-2]
-    if b.shape[:-2] != batch:
-        batch = torch.broadcast_shapes(batch, b.shape[:-2])
     n_batch = math.prod(batch)
     dtype = torch.promote_types(a.dtype, b.dtype)
     np_dtype = np.float32 if dtype == torch.float32 else np.float64  # one compiled variant each
@@ -226,10 +224,17 @@ def boxes_overlap(a: Tensor, b: Tensor) -> Tensor:
     """
     _check_shape(a, "a", min_dim=2)
     _check_shape(b, "b", min_dim=2)
+    batch = a.shape[:-2]
+    if b.shape[:-2] != batch:
+        try:
+            batch = torch.broadcast_shapes(batch, b.shape[:-2])
+        except RuntimeError:
+            shapes = f"a {tuple(a.shape)} and b {tuple(b.shape)}"
+            raise ValueError(f"{shapes} have leading dims that do not broadcast") from None
     if a.is_cpu and b.is_cpu and a.dtype in _EPS_ULPS and b.dtype in _EPS_ULPS:
         kernel = _kernel()
         if kernel is not None:
-            return _overlap_compiled(a, b, kernel)
+            return _overlap_compiled(a, b, batch, kernel)
     _check_boxes(a, "a", min_dim=2)
     _check_boxes(b, "b", min_dim=2)
     return _overlap_all_pairs(a, b)

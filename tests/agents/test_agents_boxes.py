@@ -389,6 +389,8 @@ def test_agent_boxes_from_states():
     [
         (lambda: boxes_overlap(torch.zeros(3, 4), torch.zeros(2, 5)), "a must have shape"),
         (lambda: boxes_overlap(torch.zeros(3, 5), torch.zeros(5)), "b must have shape"),
+        (lambda: boxes_overlap(torch.zeros(2, 3, 5), torch.zeros(3, 4, 5)), "leading dims that do not broadcast"),
+        (lambda: boxes_overlap(torch.zeros(2, 3, 5).half(), torch.zeros(3, 4, 5)), "leading dims that do not"),
         (lambda: boxes_overlap_paired(torch.zeros(5), torch.full((5,), float("nan"))), "b contains NaN"),
         (lambda: boxes_overlap(torch.zeros(2, 5), torch.tensor([[0.0, 0, 0, 1, float("inf")]])), "b contains NaN"),
         (lambda: boxes_overlap(torch.tensor([[0.0, 0, 0, 1, -1]]).double(), torch.zeros(1, 3, 5)), "a has a negative"),
