@@ -1,8 +1,8 @@
 """Oriented 2D boxes: corners, a vectorized separating-axis overlap test, and polygon distance.
 
 A box is `[..., 5]` = (x, y, yaw, length, width): centre [m], heading [rad], extent along the box's
-own x (length) and y (width) [m]. Everything is batched (torch; numpy inside `boxes_overlap`'s CPU
-path) with no Python loop over boxes.
+own x (length) and y (width) [m]. Everything is batched (torch, or a compiled kernel inside
+`boxes_overlap`'s CPU path) with no Python loop over boxes.
 
 Overlap follows the separating axis theorem for two rectangles: they are disjoint iff the
 projections on one of the four box axes are disjoint. Touching boxes (a shared edge or corner)
@@ -10,17 +10,20 @@ count as overlapping; so do boxes whose gap is below floating-point rounding of 
 (`4·eps(dtype)·(Σ|a| + Σ|b|)`, the sums over each box's five numbers), which keeps exact touching
 cases stable (about 2e-5 m for float32 boxes 10 m from the origin).
 
-`boxes_overlap` on CPU float32/float64 boxes runs in two phases (numpy float64, whose per-op cost is
-lower than torch's at these sizes): a circumcircle broad phase over all pairs (one float32 matmul and a
-comparison, `_candidate_pairs`), then the exact separating-axis test on the candidate pairs only
-(`_narrow_phase`). The broad phase's circles are grown by a margin far above the exact test's tolerance,
-so both phases together answer exactly like the exact test on every pair (`_overlap_all_pairs`, used
-for other devices and dtypes).
+`boxes_overlap` on CPU float32/float64 boxes runs a numba kernel (`agents.box_kernel`, compiled on
+first use and cached on disk): an axis-aligned-bounds broad phase over all pairs, then the exact test,
+in float64, on the candidate pairs only. The bounds are grown by a margin far above the exact test's
+tolerance, so both phases together answer exactly like the exact test on every pair. The pure-torch
+exact test on every pair (`_overlap_all_pairs`) is the reference, and the path for other devices and
+dtypes and where numba is missing.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -152,170 +155,65 @@ def _overlap_all_pairs(a: Tensor, b: Tensor) -> Tensor:
     return g <= tol
 
 
-# Broad phase: a box lies inside its circumcircle (radius hypot(length, width) / 2). The circle is
-# grown by `_BROAD_MARGIN · Σ|box|`, far more than the exact test's tolerance and rounding, so no pair
-# the exact test calls overlapping is ever dropped (see `_candidate_pairs`).
-_BROAD_MARGIN = 1e-5
-_EPS32 = float(np.finfo(np.float32).eps)
-# Boxes of these dtypes on the CPU take the broad-phase path (numpy); others the all-pairs one.
-_BROAD_DTYPES = (torch.float32, torch.float64)
-# Rows of the per-box table (`_box_table`); (cos, -sin, sin, cos) is the rotation matrix's rows
-# laid out [term (x, y coefficient), output (along, across)].
-_X, _Y, _COS, _NEG_SIN, _SIN, _COS2, _HALF_L, _HALF_W, _TOL, _RADIUS = range(10)
+# Boxes of these dtypes on the CPU take the compiled kernel (others the all-pairs torch path), with the
+# exact test's tolerance per unit of Σ|box|.
+_EPS_ULPS = {dt: _ROUNDING_ULPS * torch.finfo(dt).eps for dt in (torch.float32, torch.float64)}
 
 
-def _box_table(boxes: np.ndarray, eps: float) -> np.ndarray:
-    """Per-box quantities for both phases, computed once for all boxes of `a` and `b` together.
+@functools.cache
+def _kernel() -> ModuleType | None:
+    """The compiled kernel module (`agents.box_kernel`), imported on first use so that importing
+    `agents` does not import numba. None, with a warning, where numba is missing or can cache nowhere;
+    None where its JIT is disabled (`NUMBA_DISABLE_JIT=1` would run the kernel as slow pure Python)."""
+    try:
+        import numba
 
-    Args:
-        boxes: `[L, 5]` float64 boxes.
-        eps: the exact test's rounding tolerance per unit of `Σ|box|` (`_ROUNDING_ULPS · eps(dtype)`).
-
-    Returns:
-        `[10, L]` rows x, y, cos, -sin, sin, cos, half length, half width, tolerance share
-        (`eps · Σ|box|`) and the grown circumradius.
-    """
-    xt = boxes.T  # [5, L]
-    table = np.empty((10, boxes.shape[0]))
-    table[_X : _Y + 1] = xt[0:2]
-    np.cos(xt[2], out=table[_COS])
-    np.sin(xt[2], out=table[_SIN])
-    np.negative(table[_SIN], out=table[_NEG_SIN])
-    table[_COS2] = table[_COS]
-    np.multiply(xt[3:5], 0.5, out=table[_HALF_L : _HALF_W + 1])
-    abs_sum = np.einsum("ij->i", np.abs(boxes))  # [L] Σ|box| (einsum: numpy's .sum(1) is slow on 5 columns)
-    np.multiply(abs_sum, eps, out=table[_TOL])
-    np.hypot(table[_HALF_L], table[_HALF_W], out=table[_RADIUS])
-    table[_RADIUS] += _BROAD_MARGIN * abs_sum
-    return table
+        from agents import box_kernel
+    except (ImportError, RuntimeError) as err:  # RuntimeError: numba found no writable cache directory
+        warnings.warn(f"boxes_overlap: no compiled kernel ({err}); using the slower torch path", stacklevel=3)
+        return None
+    return None if numba.config.DISABLE_JIT else box_kernel
 
 
-def _candidate_pairs(table: np.ndarray, n_a: int, shape: tuple[int, int, int]) -> np.ndarray:
-    """Broad phase: flat indices into `[B, N, M]` of the pairs whose grown circumcircles meet.
-
-    `|pa - pb|² ≤ (Ra + Rb)²` as one float32 matmul: `xa·xb + ya·yb + Ra·Rb + ha + hb ≥ 0` with
-    `h = (R² - x² - y²) / 2 + 8 eps32 (x² + y² + R²)` on centres taken relative to the first box's. The last
-    term bounds the matmul's float32 rounding (`≤ 3.5 eps32 Σ(x² + y² + R²)` over the pair), so no pair
-    whose grown circles meet is dropped. Soundness of the circles: if they miss, the boxes are more than
-    `m = 1e-5 (Σ|a| + Σ|b|)` apart, so their separating-axis gap exceeds `m / √2` (for two rectangles the
-    gap along the best face normal is at least distance · cos 45°), far above the exact test's tolerance
-    `4 eps (Σ|a| + Σ|b|)`. (float32, not float64: torch's float64 matmul wakes worker threads that
-    then spin against numpy on a busy 2-core machine.)
-
-    Args:
-        table: `[10, L]` from `_box_table`, the `B·N` boxes of `a` then the `B·M` boxes of `b`.
-        n_a: `B·N`, where `b`'s boxes start.
-        shape: `(B, N, M)`.
-
-    Returns:
-        `[K]` int64 flat indices into `[B, N, M]`, ascending.
-    """
-    n_batch, n, m = shape
-    x = table[_X] - table[_X, 0]  # [L] relative to one of the boxes, for float32 accuracy
-    y = table[_Y] - table[_Y, 0]
-    r = table[_RADIUS]
-    q = x * x
-    q += y * y  # |p|²
-    r2 = r * r
-    h = r2 - q
-    h *= 0.5
-    q += r2
-    h += (8.0 * _EPS32) * q
-    lift = np.empty((x.size, 5), dtype=np.float32)  # a rows (x, y, R, h, 1), b rows (x, y, R, 1, h)
-    lift[:, 0], lift[:, 1], lift[:, 2] = x, y, r
-    lift[:n_a, 3], lift[:n_a, 4] = h[:n_a], 1.0
-    lift[n_a:, 3], lift[n_a:, 4] = 1.0, h[n_a:]
-    lift_t = torch.from_numpy(lift)
-    lift_b = lift_t[n_a:].view(n_batch, m, 5).transpose(1, 2)  # [B, 5, M]
-    score = torch.matmul(lift_t[:n_a].view(n_batch, n, 5), lift_b if n_batch == 1 else lift_b.contiguous())
-    return np.flatnonzero(score.numpy() >= 0.0)
-
-
-def _narrow_phase(table: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
-    """Exact separating-axis test of the `K` candidate pairs (box `rows_a[k]` vs box `rows_b[k]`).
-
-    Same test and tolerance as `_overlap`, on the offset `d = pb - pa` rotated into each box's frame.
-
-    Args:
-        table: `[10, L]` from `_box_table`.
-        rows_a, rows_b: `[K]` columns of `table`.
-
-    Returns:
-        `[K]` bool overlap.
-    """
-    k = rows_a.size
-    g = np.empty((2, 9, k))  # the two boxes of each pair: [side, row, K]
-    np.take(table[:9], rows_a, axis=1, out=g[0], mode="clip")
-    np.take(table[:9], rows_b, axis=1, out=g[1], mode="clip")
-    d = (g[1, _X : _Y + 1] - g[0, _X : _Y + 1])[:, None]  # [2 (dx, dy), 1, K] centre offset
-    rot = g[:, _COS : _COS2 + 1].reshape(2, 2, 2, k)  # [side, term (dx, dy), output (along, across), K]
-    prod = np.empty((3, 2, 2, k))
-    np.multiply(rot[0], d, out=prod[0])
-    np.multiply(rot[1], d, out=prod[1])
-    np.multiply(rot[0], g[1, _COS : _SIN + 1 : 2, None], out=prod[2])  # a's rotation applied to b's axis
-    proj = np.add(prod[:, 0], prod[:, 1])  # [3, 2, K]: d in a's frame, d in b's frame, (cos Δ, sin Δ)
-    np.abs(proj, out=proj)
-    half = g[:, _HALF_L : _HALF_W + 1]  # [side, (hl, hw), K]
-    # gap on the axes of each box: |d · axis| - own half extent - the other box's projected half extent
-    gap = proj[0:2] - half
-    gap -= half[::-1] * proj[2, 0]
-    gap -= half[::-1, ::-1] * proj[2, 1]
-    gap = np.maximum(gap[0], gap[1])
-    return np.maximum(gap[0], gap[1]) <= g[0, _TOL] + g[1, _TOL]
-
-
-def _overlap_broad_phase(a: Tensor, b: Tensor) -> Tensor:
-    """`boxes_overlap` for CPU float32/float64 boxes: circumcircle broad phase, then the exact
-    separating-axis test only on the candidate pairs, in numpy (lower per-op cost than torch at these
-    sizes). Validates the values (finite, non-negative sizes) on the way.
+def _overlap_compiled(a: Tensor, b: Tensor, batch: tuple[int, ...], kernel: ModuleType) -> Tensor:
+    """`boxes_overlap` for CPU float32/float64 boxes through the compiled kernel (broad phase and exact
+    test in one pass, in float64; no copy of contiguous boxes of one dtype); validates the values too.
 
     Args:
         a: `[..., N, 5]`, b: `[..., M, 5]` (shapes already checked).
+        batch: the broadcast leading dims `...`.
 
     Returns:
         `[..., N, M]` bool.
     """
     n, m = a.shape[-2], b.shape[-2]
-    an, bn = a.detach().numpy(), b.detach().numpy()
-    batch: tuple[int, ...] = ()
-    if a.dim() > 2 or b.dim() > 2:
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        an = np.broadcast_to(an, (*batch, n, 5))
-        bn = np.broadcast_to(bn, (*batch, m, 5))
     n_batch = math.prod(batch)
-    boxes = np.concatenate((an.reshape(-1, 5), bn.reshape(-1, 5)), dtype=np.float64)  # [B·N + B·M, 5]
-    n_a = n_batch * n
-    eps = torch.finfo(torch.promote_types(a.dtype, b.dtype)).eps * _ROUNDING_ULPS
-    _check_values_np(boxes, n_a)
-    table = _box_table(boxes, eps)
-    out = np.zeros(n_batch * n * m, dtype=bool)
-    if out.size:
-        idx = _candidate_pairs(table, n_a, (n_batch, n, m))
-        rows_a = idx // m  # batch · N + n
-        rows_b = idx - rows_a * m  # m
-        rows_b += (rows_a // n) * m + n_a if n_batch > 1 else n_a  # column of box (batch, m) in `table`
-        out[idx[_narrow_phase(table, rows_a, rows_b)]] = True
-    return torch.from_numpy(out).view(*batch, n, m)
-
-
-def _check_values_np(boxes: np.ndarray, n_a: int) -> None:
-    """Raise `ValueError` naming `a` or `b` for NaN/inf or a negative size in `boxes[L, 5]` (`a`'s
-    first `n_a`)."""
-    if np.isfinite(boxes.sum()) and boxes[:, 3:5].min(initial=0.0) >= 0:  # fast path: two reductions
-        return
-    for name, part in (("a", boxes[:n_a]), ("b", boxes[n_a:])):
-        if not np.isfinite(part).all():
-            raise ValueError(f"{name} contains NaN or inf")
-        if (part[:, 3:5] < 0).any():
-            raise ValueError(f"{name} has a negative length or width")
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64  # one compiled variant each
+    boxes = []
+    for x, rows in ((a, n), (b, m)):
+        xn = (x.detach() if x.requires_grad else x).numpy()
+        if xn.dtype != np_dtype or not xn.flags.c_contiguous or xn.shape[:-2] != batch:
+            xn = np.ascontiguousarray(np.broadcast_to(xn, (*batch, rows, 5)), dtype=np_dtype)
+        boxes.append(xn.reshape(n_batch, rows, 5))
+    out = np.zeros((*batch, n, m), dtype=np.bool_)
+    bad = kernel.overlap_all_pairs(*boxes, _EPS_ULPS[dtype], out.reshape(n_batch, n, m))
+    if bad:
+        for name, flags in (("a", bad), ("b", bad >> kernel.B_SHIFT)):
+            if flags & kernel.BAD_NONFINITE:
+                raise ValueError(f"{name} contains NaN or inf")
+            if flags & kernel.BAD_SIZE:
+                raise ValueError(f"{name} has a negative length or width")
+    return torch.from_numpy(out)
 
 
 def boxes_overlap(a: Tensor, b: Tensor) -> Tensor:
     """All-pairs overlap test (separating axis theorem); touching counts as overlap.
 
-    On the CPU (float32/float64) a circumcircle broad phase keeps the candidate pairs and the exact
-    test runs on those only (`_overlap_broad_phase`); elsewhere every pair gets the exact test
-    (`_overlap_all_pairs`). Both give the same answers (tested on random and touching pairs).
+    On the CPU (float32/float64) a compiled kernel (`agents.box_kernel`) runs an axis-aligned-bounds
+    broad phase and the exact test on the surviving pairs only; elsewhere (other devices and dtypes, or
+    without numba) every pair gets the exact test in torch (`_overlap_all_pairs`). Both give the same
+    answers (tested on random, touching, degenerate and far-away pairs, and against shapely).
 
     Args:
         a: `[..., N, 5]` boxes (x, y, yaw, length, width).
@@ -326,8 +224,17 @@ def boxes_overlap(a: Tensor, b: Tensor) -> Tensor:
     """
     _check_shape(a, "a", min_dim=2)
     _check_shape(b, "b", min_dim=2)
-    if a.device.type == "cpu" and b.device.type == "cpu" and a.dtype in _BROAD_DTYPES and b.dtype in _BROAD_DTYPES:
-        return _overlap_broad_phase(a, b)
+    batch = a.shape[:-2]
+    if b.shape[:-2] != batch:
+        try:
+            batch = torch.broadcast_shapes(batch, b.shape[:-2])
+        except RuntimeError:
+            shapes = f"a {tuple(a.shape)} and b {tuple(b.shape)}"
+            raise ValueError(f"{shapes} have leading dims that do not broadcast") from None
+    if a.is_cpu and b.is_cpu and a.dtype in _EPS_ULPS and b.dtype in _EPS_ULPS:
+        kernel = _kernel()
+        if kernel is not None:
+            return _overlap_compiled(a, b, batch, kernel)
     _check_boxes(a, "a", min_dim=2)
     _check_boxes(b, "b", min_dim=2)
     return _overlap_all_pairs(a, b)

@@ -1,4 +1,9 @@
 import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,9 +12,8 @@ import torch
 
 from agents import EGO, AgentClass, AgentStates
 from agents.boxes import (
-    _candidate_pairs,
+    _kernel,
     _overlap_all_pairs,
-    _overlap_broad_phase,
     agent_boxes,
     box_corners,
     box_distance,
@@ -180,33 +184,166 @@ def _agreement_boxes() -> tuple[torch.Tensor, torch.Tensor]:
     return a, b
 
 
+def test_compiled_kernel_is_the_cpu_path():
+    """numba is a dependency: CPU float boxes must not silently take the slower torch path."""
+    assert _kernel() is not None
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_broad_phase_path_agrees_with_all_pairs_exact_path(dtype):
+def test_compiled_path_agrees_with_torch_path(dtype):
     a, b = (x.to(dtype) for x in _agreement_boxes())  # ~800 x ~900 boxes: ~700k pairs
-    fast, exact = _overlap_broad_phase(a, b), _overlap_all_pairs(a, b)
+    fast, exact = boxes_overlap(a, b), _overlap_all_pairs(a, b)
     torch.testing.assert_close(fast, exact, rtol=0, atol=0)
-    torch.testing.assert_close(boxes_overlap(a, b), exact, rtol=0, atol=0)
     c = len(_touching_cases())
     assert bool(fast.diagonal()[:c].all())  # touching pairs overlap
     assert not bool(fast.diagonal()[c : 2 * c].any())  # 1e-3 m apart: no overlap
     assert 0.005 < float(exact.double().mean()) < 0.2
-    # the broad phase does prune: far fewer candidates than pairs, yet a superset of the overlaps
-    from agents.boxes import _ROUNDING_ULPS, _box_table
-
-    boxes = torch.cat([a, b]).double().numpy()
-    table = _box_table(boxes, torch.finfo(dtype).eps * _ROUNDING_ULPS)
-    idx = _candidate_pairs(table, len(a), (1, len(a), len(b)))
-    assert idx.size < 0.3 * a.shape[0] * b.shape[0]
-    assert set(np.flatnonzero(exact.numpy())) <= set(idx.tolist())
 
 
-def test_broad_phase_path_batched_matches_all_pairs():
+def test_compiled_path_batched_matches_torch_path():
     a, b = _agreement_boxes()
     a, b = a[:240].reshape(4, 1, 60, 5), b[:210].reshape(1, 3, 70, 5)
     got = boxes_overlap(a, b)
     assert got.shape == (4, 3, 60, 70)
     torch.testing.assert_close(got, _overlap_all_pairs(a, b), rtol=0, atol=0)
     assert bool(got.any())
+    # batches whose boxes of b near a's differ in number (the kernel drops b's boxes outside a's bounds per
+    # batch): 70 overlapping ones in batch 0, one in batch 1, none in batch 2
+    a = torch.tensor([[0.0, 0.0, 0.3, 4.0, 2.0]]).expand(3, 1, 5)
+    b = _random_boxes(3 * 70, 31, spread=1.0).reshape(3, 70, 5)
+    b[1:, :, :2] += 100.0
+    b[1, 5, :2] = 0.5
+    got = boxes_overlap(a, b)
+    torch.testing.assert_close(got, _overlap_all_pairs(a, b), rtol=0, atol=0)
+    assert got[0].all() and got[1].sum() == 1 and got[1, 0, 5] and not got[2].any()
+
+
+def _geoms(boxes: torch.Tensor) -> np.ndarray:
+    """shapely geometries [...] of boxes [..., 5] as what they are: polygons, or points (zero length and
+    width) and segments (one of them zero), since GEOS does not treat zero-area polygons as such."""
+    corners = box_corners(boxes.double()).numpy()  # [..., 4, 2]
+    size = boxes.double().numpy()[..., 3:5]
+    geoms = shapely.polygons(corners)
+    flat = (size == 0).any(-1)
+    geoms[flat] = shapely.linestrings(corners[flat][:, [0, 2]])  # a degenerate box is its diagonal
+    point = (size == 0).all(-1)
+    geoms[point] = shapely.points(corners[point][:, 0])
+    return geoms
+
+
+def _edge_cases() -> tuple[torch.Tensor, torch.Tensor, list[bool]]:
+    """[C, 5] pairs (a, b) float64 with their hand-derived answer: touching, identical, nested, degenerate,
+    far from the origin and tiny ones."""
+    box = [0.0, 0.0, 0.0, 2.0, 1.0]  # x in [-1, 1], y in [-0.5, 0.5]
+    r45 = math.pi / 4
+    cases = [
+        (box, box, True),  # identical
+        (box, [0.1, 0.0, 0.7, 0.5, 0.2], True),  # nested, rotated
+        (box, [2.0, 0.0, 0.0, 2.0, 1.0], True),  # shared edge
+        (box, [2.0, 1.0, 0.0, 2.0, 1.0], True),  # shared corner
+        (box, [1.0 + 0.5 * math.sqrt(2), 0.0, r45, 1.0, 1.0], True),  # diamond's corner on the edge
+        (box, [1.0 + 0.5 * math.sqrt(2) + 1e-6, 0.0, r45, 1.0, 1.0], False),  # 1 µm away
+        (box, [2.001, 0.0, 0.0, 2.0, 1.0], False),  # 1 mm apart
+        (box, [0.3, 0.2, 0.0, 0.0, 0.0], True),  # point inside
+        (box, [1.0, 0.2, 0.0, 0.0, 0.0], True),  # point on the edge
+        (box, [1.0, 0.5, 0.0, 0.0, 0.0], True),  # point on the corner
+        (box, [1.01, 0.2, 0.0, 0.0, 0.0], False),  # point outside
+        ([0.5, 0.5, 0.0, 0.0, 0.0], [0.5, 0.5, 1.0, 0.0, 0.0], True),  # the same point
+        ([0.5, 0.5, 0.0, 0.0, 0.0], [0.5, 0.51, 0.0, 0.0, 0.0], False),  # two points
+        (box, [0.0, 1.0, r45, 0.0, 3.0], True),  # segment through the box
+        (box, [0.0, 1.5, math.pi / 2, 2.0, 0.0], True),  # segment ending on the edge
+        (box, [0.0, 1.6, math.pi / 2, 2.0, 0.0], False),  # segment ending short of it
+        ([0.0, 0.0, 0.0, 2.0, 0.0], [0.0, 0.0, math.pi / 2, 2.0, 0.0], True),  # crossing segments
+        ([0.0, 0.0, 0.0, 2.0, 0.0], [0.0, 0.1, 0.0, 2.0, 0.0], False),  # parallel segments
+        ([0.0, 0.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0, 2.0], True),  # the same segment
+        # ~1e6 m from the origin: tolerance ~1e-9 m, gaps of 1 mm are clear
+        ([1e6, -2e6, 0.4, 4.0, 2.0], [1e6 + 3.0, -2e6 + 1.0, 0.9, 4.0, 2.0], True),
+        ([1e6, -2e6, 0.0, 4.0, 2.0], [1e6 + 4.001, -2e6, 0.0, 4.0, 2.0], False),
+        ([1e6, -2e6, 0.0, 4.0, 2.0], [1e6 + 4.0, -2e6 + 1.0, 0.0, 4.0, 2.0], True),
+        # beyond float32's range, which the kernel's float32 broad phase must not be fooled by
+        ([5e60, 0.0, 0.3, 2e60, 1e60], [6e60, 1e59, 1.0, 1e60, 1e60], True),
+        ([5e60, 0.0, 0.0, 2e60, 1e60], [8e60, 0.0, 0.0, 2e60, 1e60], False),
+        # tiny: below float32's normal range, and down to a few of its subnormal steps (1.4e-45)
+        ([0.0, 0.0, 0.0, 2e-40, 1e-40], [2e-40, 0.0, 0.0, 2e-40, 1e-40], True),
+        ([0.0, 0.0, 0.0, 2e-40, 1e-40], [3e-40, 0.0, 0.0, 2e-40, 1e-40], False),
+        ([0.0, 0.0, 0.0, 4e-45, 2e-45], [4e-45, 0.0, 0.0, 4e-45, 2e-45], True),
+        ([0.0, 0.0, 0.0, 4e-45, 2e-45], [8e-45, 0.0, 0.0, 4e-45, 2e-45], False),
+    ]
+    a = torch.tensor([c[0] for c in cases], dtype=torch.float64)
+    b = torch.tensor([c[1] for c in cases], dtype=torch.float64)
+    return a, b, [c[2] for c in cases]
+
+
+def test_edge_cases_kernel_equals_torch_equals_shapely():
+    """Hand-derived answers on touching, identical, nested, degenerate (points, segments), far and tiny
+    boxes: the compiled kernel (all pairs, both argument orders), the torch path and shapely's
+    `intersects` on the same geometry agree with them."""
+    a, b, expected = _edge_cases()
+    want = np.array(expected)
+    np.testing.assert_array_equal(shapely.intersects(_geoms(a), _geoms(b)), want)
+    for x, y in ((a, b), (b, a)):
+        np.testing.assert_array_equal(boxes_overlap(x, y).diagonal().numpy(), want)
+        np.testing.assert_array_equal(boxes_overlap(x[:, None], y[:, None])[:, 0, 0].numpy(), want)  # batched
+        alone = [bool(boxes_overlap(x[i, None], y[i, None])) for i in range(len(want))]  # no far box beside
+        np.testing.assert_array_equal(alone, want)
+        np.testing.assert_array_equal(_overlap_all_pairs(x, y).diagonal().numpy(), want)
+        np.testing.assert_array_equal(boxes_overlap_paired(x, y).numpy(), want)
+    # all C × C pairs: the torch path everywhere; shapely on the boxes within 1 km of the origin (where a
+    # 1 µm band is far above rounding), on the pairs whose answer a 1 µm change cannot flip
+    got = boxes_overlap(a, b)
+    torch.testing.assert_close(got, _overlap_all_pairs(a, b), rtol=0, atol=0)
+    na, nb = (a[:, :2].abs().amax(-1) < 1e3).numpy(), (b[:, :2].abs().amax(-1) < 1e3).numpy()
+    ga, gb = _geoms(a[na])[:, None], _geoms(b[nb])[None, :]
+    keep = _unambiguous(ga, gb, 1e-6)
+    assert keep.sum() > 0.4 * keep.size
+    np.testing.assert_array_equal(got.numpy()[na][:, nb][keep], shapely.intersects(ga, gb)[keep])
+
+
+def test_float32_edge_cases_agree_with_torch_path():
+    """The edge cases float32 can hold (not beyond its range, no nonzero number below 1e-30): kernel ==
+    torch path, and overlapping pairs stay overlapping (the 1 µm / 1 mm gaps may fall inside float32's
+    rounding tolerance, so disjoint ones are not asserted)."""
+    a, b, expected = _edge_cases()
+    both = torch.stack([a, b], 1).flatten(1)  # [C, 10]
+    fits = (both.abs().amax(-1) < 1e30) & ~((both != 0) & (both.abs() < 1e-30)).any(-1)
+    assert int(fits.sum()) == len(expected) - 6
+    a32, b32 = a[fits].float(), b[fits].float()
+    got = boxes_overlap(a32, b32)
+    torch.testing.assert_close(got, _overlap_all_pairs(a32, b32), rtol=0, atol=0)
+    overlapping = torch.tensor(expected)[fits]
+    assert bool(got.diagonal()[overlapping].all())
+
+
+def test_input_layouts_and_dtypes():
+    """Mixed dtypes, non-contiguous views, tensors that need grad and M not a multiple of 8 take the
+    compiled path with the same answers as the torch path."""
+    a, b = _agreement_boxes()
+    a, b = a[:97], b[:131]
+    ref = _overlap_all_pairs(a, b)
+    torch.testing.assert_close(boxes_overlap(a.float(), b), _overlap_all_pairs(a.float(), b), rtol=0, atol=0)
+    strided = torch.cat([b, b], -1)[:, :5]  # a view with row stride 10
+    assert not strided.is_contiguous()
+    torch.testing.assert_close(boxes_overlap(a, strided), ref, rtol=0, atol=0)
+    torch.testing.assert_close(boxes_overlap(a.T.contiguous().T, b), ref, rtol=0, atol=0)  # column-major
+    torch.testing.assert_close(boxes_overlap(a.requires_grad_(), b), ref, rtol=0, atol=0)
+    assert boxes_overlap(torch.zeros(0, 3, 5), b).shape == (0, 3, 131)
+    assert boxes_overlap(a, torch.zeros(2, 0, 5)).shape == (2, 97, 0)
+
+
+def test_torch_fallback_without_numba_jit():
+    """With numba's JIT disabled (`NUMBA_DISABLE_JIT=1`, the kernel would run as slow pure Python),
+    `boxes_overlap` takes the torch path and answers the same."""
+    a, b = _agreement_boxes()
+    code = (
+        "import sys, torch, agents.boxes as m; a, b = torch.load(sys.argv[1]); "
+        "assert m._kernel() is None; torch.save(m.boxes_overlap(a, b), sys.argv[2])"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp, "in.pt"), Path(tmp, "out.pt")
+        torch.save((a, b), src)
+        env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+        subprocess.run([sys.executable, "-c", code, str(src), str(dst)], check=True, env=env, timeout=120)
+        torch.testing.assert_close(torch.load(dst), boxes_overlap(a, b), rtol=0, atol=0)
 
 
 def test_box_distance_matches_shapely(random_pairs):
@@ -257,6 +394,8 @@ def test_agent_boxes_from_states():
     [
         (lambda: boxes_overlap(torch.zeros(3, 4), torch.zeros(2, 5)), "a must have shape"),
         (lambda: boxes_overlap(torch.zeros(3, 5), torch.zeros(5)), "b must have shape"),
+        (lambda: boxes_overlap(torch.zeros(2, 3, 5), torch.zeros(3, 4, 5)), "leading dims that do not broadcast"),
+        (lambda: boxes_overlap(torch.zeros(2, 3, 5).half(), torch.zeros(3, 4, 5)), "leading dims that do not"),
         (lambda: boxes_overlap_paired(torch.zeros(5), torch.full((5,), float("nan"))), "b contains NaN"),
         (lambda: boxes_overlap(torch.zeros(2, 5), torch.tensor([[0.0, 0, 0, 1, float("inf")]])), "b contains NaN"),
         (lambda: boxes_overlap(torch.tensor([[0.0, 0, 0, 1, -1]]).double(), torch.zeros(1, 3, 5)), "a has a negative"),
