@@ -63,6 +63,7 @@ __all__ = [
     "plan_route",
     "plan_route_for",
     "resolve_routes_file",
+    "with_maps",
     "write_routes",
 ]
 
@@ -333,6 +334,34 @@ def parse_routes(path: str | Path) -> list[Route]:
     return routes
 
 
+def with_maps(routes: Sequence[Route], maps_dir: str | Path | None) -> list[Route]:
+    """`--maps DIR`: each route with its town resolved to the .xodr of that name in `maps_dir` (a path the
+    loaders accept); a town not there falls back to the vendored towns. `maps_dir` None: unchanged.
+
+    Raises:
+        FileNotFoundError: a town is neither in `maps_dir` nor vendored (the message lists both).
+    """
+    import dataclasses
+
+    from carla_bridge.maps.xodr import available_towns, find_town
+
+    if maps_dir is None:
+        return list(routes)
+    if not Path(maps_dir).expanduser().is_dir():
+        raise FileNotFoundError(f"--maps {maps_dir}: not a folder")
+    out = []
+    for r in routes:
+        try:
+            path = find_town(r.town, maps_dir)
+        except FileNotFoundError as err:
+            if r.town in available_towns():
+                out.append(r)
+                continue
+            raise FileNotFoundError(f"route {r.id}: {err}; vendored towns: {', '.join(available_towns())}") from None
+        out.append(dataclasses.replace(r, town=str(path)))
+    return out
+
+
 def _fmt(v: float) -> str:
     return f"{float(v):.2f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else repr(float(v))
 
@@ -343,7 +372,7 @@ def _route_element(route: Route) -> ET.Element:
     base = _base_weather()
     for w in route.weathers:
         attrs = {"route_percentage": _fmt(w.route_percentage)}
-        attrs.update({k: _fmt(v) for k, v in sorted(w.params.items()) if k in base})
+        attrs.update({k: f"{float(v):.6g}" for k, v in sorted(w.params.items()) if k in base})
         ET.SubElement(ws, "weather", attrs)
     wp = ET.SubElement(r, "waypoints")
     for x, y, z in world_points_to_carla(np.asarray(route.waypoints_world, dtype=np.float64)):

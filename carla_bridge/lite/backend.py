@@ -68,11 +68,13 @@ class LiteBackend:
         self.step_seconds = 0.0
         self._last_images: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.route_plan = None
+        self._closed_scenarios: list[dict] = []
 
     # ------------------------------------------------------------------ Backend protocol
     def reset(self, route: Any, seed: int) -> Observation:
         self.route_plan = resolve_route(route, self.town)
         self.world.reset(self.route_plan, seed, scenarios=getattr(route, "scenarios", ()))
+        self._closed_scenarios = []
         self.history.reset()
         self.events, self.steps, self.step_seconds = [], 0, 0.0
         self._last_images = None
@@ -115,6 +117,8 @@ class LiteBackend:
             self.history._poses.append(np.array(p))
 
     def close(self) -> None:
+        if self.world.state is not None:
+            self._closed_scenarios = self.scenario_summary()
         self.world.state = None
 
     # ------------------------------------------------------------------ views
@@ -151,8 +155,10 @@ class LiteBackend:
 
     def scenario_summary(self) -> list[dict]:
         """What became of each scenario of the route: the build record (built, or why not) and, for built
-        ones, the phase reached and the verdicts (for results and reports)."""
-        views = {v.name: v for v in self.world.scenario_views(0)} if self.world.state is not None else {}
+        ones, the phase reached and the verdicts (for results and reports; kept after `close`)."""
+        if self.world.state is None:
+            return list(self._closed_scenarios)
+        views = {v.name: v for v in self.world.scenario_views(0)}
         out = []
         for rec in self.world.scenario_records:
             d = rec.to_dict()

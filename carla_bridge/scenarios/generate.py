@@ -155,20 +155,23 @@ def _right_non_driving(t: _Town, lane: int, s: float) -> bool:
     return side_lane(t.town, lane, s, "right") is None
 
 
-def _along(t: _Town, rng, need: float, ok, params: dict, lead_in: bool = True) -> Candidate | None:
-    """A trigger on a lane with `need` metres ahead on it where `ok` holds (at its start, middle, end)."""
+def _along(t: _Town, rng, need: float, ok, params: dict, lead_in: bool = True, ahead: float = 0.0) -> Candidate | None:
+    """A trigger on a lane with `need` metres ahead on it where `ok` holds (at its start, middle, end); the
+    route runs `max(need + RUN_OUT, ahead)` metres past the trigger."""
     at = _stretch(t, rng, need, lambda ln, s: all(ok(ln, s + d) for d in (0.0, 0.5 * need, need)))
     if at is None:
         return None
     lane, s = at
     back = _back(t, lane, s, float(rng.uniform(*LEAD_IN))) if lead_in else [(lane, s, s)]
-    fwd = _forward(t, lane, s, need + RUN_OUT, None)
+    fwd = _forward(t, lane, s, max(need + RUN_OUT, ahead), None)
     if fwd is None:
         return None
-    return Candidate(back[:-1] + fwd, at, params)
+    return Candidate(back + fwd, at, params)
 
 
-def _junction_candidate(t: _Town, rng, turn: int, want: Callable[[int, int], bool], params: dict, before=(25.0, 40.0)):
+def _junction_candidate(
+    t: _Town, rng, turn: int, want: Callable[[int, int], bool], params: dict, before=(25.0, 40.0), after: float = 0.0
+):
     """A trigger `before` metres ahead of a junction entry `e` with `want(e, junction)`, the route turning `turn`."""
     entries = [ln.id for ln in t.lanes if not ln.is_junction and any(t.lanes[k].is_junction for k in ln.successors)]
     e = entries[int(rng.integers(len(entries)))]
@@ -186,10 +189,10 @@ def _junction_candidate(t: _Town, rng, turn: int, want: Callable[[int, int], boo
             return None
         trig = (back[0][0], back[0][1])
         pieces = _back(t, trig[0], trig[1], float(rng.uniform(*LEAD_IN)))
-    fwd = _forward(t, trig[0], trig[1], d + 40.0 + RUN_OUT, turn)
+    fwd = _forward(t, trig[0], trig[1], max(d + 40.0 + RUN_OUT, after), turn)
     if fwd is None:
         return None
-    return Candidate(pieces[:-1] + fwd, trig, params)
+    return Candidate(pieces + fwd, trig, params)
 
 
 def _dir_entries(t: _Town, e: int, j: int, direction: str) -> list[int]:
@@ -269,7 +272,7 @@ def _place(typ: str, t: _Town, rng) -> Candidate | None:
         )
     if typ == "YieldToEmergencyVehicle":
         d = float(rng.uniform(115.0, 150.0))
-        return _along(t, rng, 160.0, lambda ln, s: _left_same(t, ln, s), {"distance": v(f"{d:.0f}")})
+        return _along(t, rng, 120.0, lambda ln, s: _left_same(t, ln, s), {"distance": v(f"{d:.0f}")}, ahead=320.0)
     if typ in ("HardBreakRoute", "ControlLoss"):
         return _along(t, rng, 120.0, lambda ln, s: True, {})
     if typ == "ParkingExit":
@@ -345,7 +348,7 @@ def _place(typ: str, t: _Town, rng) -> Candidate | None:
             roads = {t.lanes[k].road_id for k in junction_entries(t.town, j)}
             return len(roads) == 3
 
-        return _junction_candidate(t, rng, int(rng.choice([-1, 1])), three_way, {})
+        return _junction_candidate(t, rng, int(rng.choice([-1, 1])), three_way, {}, after=230.0)
     return None
 
 
@@ -367,7 +370,10 @@ def _lane_changes(t: _Town, rng) -> Candidate | None:
     pieces += [(third[0], s + 60.0, s + 90.0), (third[1], s + 110.0, s + 150.0)]
     if any(p[2] > t.lanes[p[0]].length for p in pieces):
         return None
-    return Candidate(pieces, (lane, s), {})
+    fwd = _forward(t, third[1], s + 150.0, 100.0, None)
+    if fwd is None:
+        return None
+    return Candidate(pieces + fwd[1:], (lane, s), {})
 
 
 def _enter_flow(t: _Town, rng, params: dict) -> Candidate | None:
@@ -484,7 +490,7 @@ def _highway_cut_in(t: _Town, rng) -> Candidate | None:
     fwd = _forward(t, *trig, d + 60.0 + RUN_OUT, 0)
     if fwd is None:
         return None
-    return Candidate(pieces[:-1] + fwd, trig, {"other_actor_location": _loc(t, *_upstream(t, e2, 60.0))})
+    return Candidate(pieces + fwd, trig, {"other_actor_location": _loc(t, *_upstream(t, e2, 60.0))})
 
 
 # ------------------------------------------------------------------ the generator
