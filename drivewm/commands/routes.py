@@ -77,6 +77,6 @@ def run_generate(args: argparse.Namespace) -> int:
         f"wrote {len(routes)} routes ({', '.join(f'{k} {v}' for k, v in report.found.items())}) on {town.name} "
         f"to {args.out} in {time.perf_counter() - t0:.0f} s"
     )
-    for typ, missing in report.missing.items():
+    for typ in report.missing:
         print(f"  {typ}: only {report.found[typ]} of {args.count} — {town.name} offers too few places for it")
     return 0
