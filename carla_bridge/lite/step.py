@@ -274,7 +274,7 @@ def advance(
             e,
             pose=pose_t,
             speed=t(speed),
-            control=controls.double(),
+            control=t(np.ascontiguousarray(ctrl)),
             history=torch.cat([e.history[:, 1:], pose_t[:, None]], 1),
         ),
         vehicles=vehicles,

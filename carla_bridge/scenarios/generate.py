@@ -272,7 +272,15 @@ def _place(typ: str, t: _Town, rng) -> Candidate | None:
         )
     if typ == "YieldToEmergencyVehicle":
         d = float(rng.uniform(115.0, 150.0))
-        return _along(t, rng, 120.0, lambda ln, s: _left_same(t, ln, s), {"distance": v(f"{d:.0f}")}, ahead=320.0)
+        at = _stretch(t, rng, 120.0, lambda ln, s: all(_left_same(t, ln, s + x) for x in (0.0, 60.0, 120.0)))
+        if at is None:
+            return None
+        # long enough for the emergency vehicle to catch up (d at +25 km/h) and the 10 s after, at the limit
+        ahead = (d / (25.0 / 3.6) + 12.0) * t.lanes[at[0]].speed_limit + 50.0
+        fwd = _forward(t, *at, ahead, None)
+        if fwd is None:
+            return None
+        return Candidate(_back(t, *at, float(rng.uniform(*LEAD_IN))) + fwd, at, {"distance": v(f"{d:.0f}")})
     if typ in ("HardBreakRoute", "ControlLoss"):
         return _along(t, rng, 120.0, lambda ln, s: True, {})
     if typ == "ParkingExit":

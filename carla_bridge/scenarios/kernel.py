@@ -307,7 +307,7 @@ def _cond(T, m, D, w, q, t, cx, cy, eyaw, ev, prog, odo) -> bool:
             D.cond_time[w, q], D.cond_odo[w, q] = 0.0, D.veh_travel[w, i[1]]
         return D.veh_travel[w, i[1]] - D.cond_odo[w, q] >= f[0]
     if kind == _EGO_FAR:
-        return math.hypot(cx - f[0], cy - f[1]) > f[2]
+        return D.cond_on[w, i[0]] and math.hypot(cx - f[0], cy - f[1]) > f[2]
     if kind == _ANY:
         return D.cond_on[w, i[0]] or D.cond_on[w, i[1]]
     if kind == _ALL:
@@ -437,8 +437,8 @@ def _move_vehicle(T, m, D, V, P, sbox, svalid, w, k, dt, idm, ex, ey, eyaw, ev, 
                 _idm(v, v0, to_end, 0.0, a_max, b_comf, d_max, s0, headway, delta),
             )
             v = max(v + acc * dt, 0.0)
-            if mode == _EMERGENCY and acc >= 0.0:  # constant velocity at the target unless it must brake
-                v = v0
+            if mode == _EMERGENCY:  # constant velocity at the target unless it must brake harder
+                v = v0 if acc >= 0.0 else min(v, v0)
     elif mode == _PARKED:
         v = 0.0
     u = D.veh_u[w, k] + v * dt

@@ -343,6 +343,8 @@ class RouteView:
             a = self.pose(s0)[:2] if k == i0 else self.xy[k]
             b = self.pose(s1)[:2] if m == i1 else self.xy[m]
             sa, sb = lane_s(self.town, lane, np.array(a)), lane_s(self.town, lane, np.array(b))
+            if out and lane in self.town.lanes[out[-1].lane].successors:
+                sa = 0.0  # continues from the previous lane's end
             if m + 1 <= i1:  # run on to the lane's end (the next run starts on its successor / neighbour)
                 nxt = int(self.point_lane[m + 1])
                 if nxt in self.town.lanes[lane].successors:

@@ -11,8 +11,9 @@ Vocabulary (each mirrors an srunner atomic; builders in `carla_bridge.scenarios.
   (`WaitUntilInFront`), `EGO_PAST_S` (the ego's route progress passed an arc length:
   `WaitEndIntersection`), `ACTOR_DONE` (destroyed), `ACTOR_TRAVELLED` (`DriveDistance` of an actor),
   `ACTOR_NEAR_EGO` (`InTriggerDistanceToVehicle`), `AFTER` (`Idle` after another condition), `DRIVE`
-  (`DriveDistance` of the ego or of a vehicle actor after another condition), `EGO_FAR` (the ego farther
-  than a distance from a point: `InTriggerDistanceToLocation(…, operator.gt)`), `ANY` / `ALL`.
+  (`DriveDistance` of the ego or of a vehicle actor after another condition), `EGO_FAR` (after another
+  condition, the ego farther than a distance from a point: `InTriggerDistanceToLocation(…, operator.gt)`),
+  `ANY` / `ALL`.
 - Actors: `VehicleActor` (a vehicle slot; `VehicleBehaviour` PARKED, CONSTANT — constant velocity
   ignoring everyone, FOLLOW — IDM toward whatever is ahead, EMERGENCY — FOLLOW at the ego's speed +
   25 km/h, SYNC — arrive at a point with the ego, then FOLLOW), `Walker` (a pedestrian slot walking a
@@ -325,8 +326,9 @@ class ScenarioSpec:
         """The ego (or vehicle actor `who`) drove `meters` since condition `q` latched."""
         return self.add(CondKind.DRIVE, (q, who), (meters,))
 
-    def ego_far(self, xy, dist: float) -> int:
-        return self.add(CondKind.EGO_FAR, floats=(xy[0], xy[1], dist))
+    def ego_far(self, q: int, xy, dist: float) -> int:
+        """After condition `q` latched, the ego centre is farther than `dist` from `xy`."""
+        return self.add(CondKind.EGO_FAR, (q,), (xy[0], xy[1], dist))
 
     def any(self, a: int, b: int) -> int:
         return self.add(CondKind.ANY, (a, b))

@@ -170,7 +170,7 @@ def pack(
         v_off = len(va)
         for cond in spec.conds:
             ints = list(cond.ints) + [0] * (3 - len(cond.ints))
-            if cond.kind in (CondKind.AFTER, CondKind.ANY, CondKind.ALL):
+            if cond.kind in (CondKind.AFTER, CondKind.ANY, CondKind.ALL, CondKind.EGO_FAR):
                 ints = [i + q_off for i in ints[: len(cond.ints)]] + [0] * (3 - len(cond.ints))
             elif cond.kind == CondKind.DRIVE:
                 who = cond.ints[1] if len(cond.ints) > 1 else EGO

@@ -38,7 +38,7 @@ def yield_to_emergency_vehicle(ctx: BuildContext) -> ScenarioSpec:
     spec = ctx.spec("change lane (or pull aside) to let the emergency vehicle behind pass; never stay in front of it")
     lane, s = ctx.lane_at(ctx.trigger_s)
     start = back(ctx.town, lane, s, ctx.cfg.value("distance", float, 140.0), stop_at_junction=False)
-    path = lane_path(ctx.town, start, (lane, s)) + ctx.route.path(ctx.trigger_s, ctx.route.length)[1:]
+    path = lane_path(ctx.town, start, (lane, s)) + ctx.route.path(ctx.trigger_s, ctx.route.length)
     if len(path) < 2 and path[0].s1 - path[0].s0 < 1.0:
         raise PlacementError("couldn't find viable position for the emergency vehicle")
     ev = VehicleActor(
@@ -95,7 +95,7 @@ def control_loss(ctx: BuildContext) -> ScenarioSpec:
     for d in (14.0, 48.0, 74.0):
         x, y, _ = ctx.point(ctx.route.stop_before_junction(ctx.trigger_s, d))
         on = spec.ego_near((x, y), 2.0)
-        off = spec.all(on, spec.ego_far((x, y), 2.0))
+        off = spec.ego_far(on, (x, y), 2.0)
         th, st = rng.choice([0.03, -0.03]), rng.choice([0.055, -0.055])
         spec.windows.append(Window(WindowKind.NOISE, on, off, params=(float(th), 0.01, float(st), 0.015)))
     spec.finish(spec.drive(STARTED, 110.0))
