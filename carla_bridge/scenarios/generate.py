@@ -484,18 +484,23 @@ def _highway_cut_in(t: _Town, rng) -> Candidate | None:
     if left is None or not left[2]:
         return None
     x = left[0]
-    feeders = [p for p in t.lanes[x].predecessors if t.lanes[p].is_junction and turn_of(t.town, p) == 0]
-    if not feeders or not t.lanes[feeders[0]].predecessors:
+    feeders = [
+        p
+        for p in t.lanes[x].predecessors
+        if t.lanes[p].is_junction
+        and t.lanes[p].predecessors
+        and t.lanes[t.lanes[p].predecessors[0]].road_id != t.lanes[e2].road_id
+    ]
+    if not feeders:
         return None
     e = t.lanes[feeders[0]].predecessors[0]
-    if t.lanes[e].road_id == t.lanes[e2].road_id:
-        return None
+    turn = turn_of(t.town, feeders[0])
     d = float(rng.uniform(25.0, 40.0))
     if t.lanes[e].length <= d:
         return None
     trig = (e, t.lanes[e].length - d)
     pieces = _back(t, *trig, float(rng.uniform(*LEAD_IN)))
-    fwd = _forward(t, *trig, d + 60.0 + RUN_OUT, 0)
+    fwd = _forward(t, *trig, d + 60.0 + RUN_OUT, turn)
     if fwd is None:
         return None
     return Candidate(pieces + fwd, trig, {"other_actor_location": _loc(t, *_upstream(t, e2, 60.0))})
