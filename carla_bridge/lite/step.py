@@ -285,13 +285,25 @@ def advance(
     return new, StepInfo(lights=t(lights), ego_box=t(np.ascontiguousarray(sweep[:, 0])), step_distance=t(dist))
 
 
+_CARRIED_VEHICLE = frozenset({"key", "lateral", "size", "track_id", "valid"})
+"""Vehicle fields `advance` carries over from the previous state (the others come fresh from `vehicle_step`)."""
+
+
 def _scenario_step(new: WorldState, prev: WorldState, scenarios: PackedScenarios, md: MapData, cfg: LiteConfig):
     """Run `scenario_step` on copies of the new state's scenario, vehicle, pedestrian and static arrays
     (the step's state objects stay untouched) and return the state with them."""
     sc, v, p = new.scenarios, new.vehicles, new.pedestrians
     D = ScenarioArrays(**{f: getattr(sc, f).numpy().copy() for f in ScenarioArrays._fields})
-    V = VehicleArrays(**{f: getattr(v, f).numpy().copy() for f in VehicleArrays._fields})
-    P = PedestrianArrays(**{f: getattr(p, f).numpy().copy() for f in PedestrianArrays._fields})
+    # the fields this step's kernels just produced are fresh arrays; the ones carried over are copied
+    V = VehicleArrays(
+        **{
+            f: getattr(v, f).numpy().copy() if f in _CARRIED_VEHICLE else getattr(v, f).numpy()
+            for f in VehicleArrays._fields
+        }
+    )
+    P = PedestrianArrays(
+        **{f: getattr(p, f).numpy().copy() if f == "valid" else getattr(p, f).numpy() for f in PedestrianArrays._fields}
+    )
     svalid = new.statics.valid.numpy().copy()
     i = cfg.idm
     scenario_step(
