@@ -38,7 +38,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -94,9 +93,8 @@ class ScenarioConfig:
         if t.shape != (3,) or not np.isfinite(t).all() or not np.isfinite(self.trigger_yaw):
             raise ValueError(f"scenario {self.name!r}: trigger point must be 3 finite numbers and a finite yaw")
         object.__setattr__(self, "trigger_world", t)
-        object.__setattr__(
-            self, "params", MappingProxyType({k: MappingProxyType(dict(v)) for k, v in self.params.items()})
-        )
+        # copies (plain dicts: routes are pickled to worker processes)
+        object.__setattr__(self, "params", {str(k): dict(v) for k, v in self.params.items()})
 
     def _attr(self, name: str, key: str) -> str | None:
         v = self.params.get(name)
@@ -165,7 +163,7 @@ class Weather:
 
     @classmethod
     def base(cls, route_percentage: float = 0.0) -> Weather:
-        return cls(float(route_percentage), MappingProxyType(_base_weather()))
+        return cls(float(route_percentage), _base_weather())
 
 
 @dataclass(frozen=True)
@@ -276,7 +274,7 @@ def _parse_weathers(el: ET.Element | None, where: str) -> tuple[Weather, ...]:
             elif key != "route_percentage":
                 msg = f"{where}: ignoring weather attribute {key!r} (not a carla.WeatherParameters field)"
                 warnings.warn(msg, stacklevel=3)
-        out.append(Weather(pct, MappingProxyType(params)))
+        out.append(Weather(pct, params))
     return tuple(sorted(out, key=lambda x: x.route_percentage)) or (Weather.base(),)
 
 

@@ -133,6 +133,16 @@ def test_bad_parameter_values_name_the_scenario():
         Route("0", "Town01", np.zeros((1, 3)), np.full(1, np.nan), scenarios=(cfg, cfg))
 
 
+def test_routes_with_scenarios_pickle(routes):
+    """Routes go to worker processes (the closed-loop harness pickles them)."""
+    import pickle
+
+    back = pickle.loads(pickle.dumps(routes))
+    assert [s.name for s in back[0].scenarios] == [s.name for s in routes[0].scenarios]
+    assert back[0].scenarios[0].params == routes[0].scenarios[0].params
+    assert back[0].weathers[0].params == routes[0].weathers[0].params
+
+
 def test_written_routes_parse_back_identically(tmp_path, routes):
     out = write_routes(tmp_path / "sub" / "again.xml", routes)
     assert not list(out.parent.glob("*.tmp"))  # written atomically
