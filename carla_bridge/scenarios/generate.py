@@ -404,7 +404,11 @@ def _enter_flow(t: _Town, rng, params: dict) -> Candidate | None:
                 return True
         return False
 
-    c = _junction_candidate(t, rng, turn, want, params)
+    return _with_flow(_junction_candidate(t, rng, turn, want, params), t, found)
+
+
+def _with_flow(c: Candidate | None, t: _Town, found: dict) -> Candidate | None:
+    """The candidate with the flow's start and end (found while placing it) as location parameters."""
     if c is None:
         return None
     c.params["start_actor_flow"] = _loc(t, *found["src"])
@@ -437,12 +441,7 @@ def _crossing_flow(t: _Town, rng, turn: int, direction: str, params: dict) -> Ca
             return True
         return False
 
-    c = _junction_candidate(t, rng, turn, want, params)
-    if c is None:
-        return None
-    c.params["start_actor_flow"] = _loc(t, *found["src"])
-    c.params["end_actor_flow"] = _loc(t, *found["dst"])
-    return c
+    return _with_flow(_junction_candidate(t, rng, turn, want, params), t, found)
 
 
 def _highway_exit(t: _Town, rng, params: dict) -> Candidate | None:

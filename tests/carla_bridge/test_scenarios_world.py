@@ -59,6 +59,16 @@ def test_every_scenario_is_accounted_for(town01, town01_map_data, route):
     assert by["Ped_1"].reason.startswith("setup error:") and "junction" in by["Ped_1"].reason
 
 
+def _running(town01, md, route, steps: int):
+    """The scenario world with the ego driven blind `steps` steps from just before both triggers."""
+    w = _scenario_world(town01, md, route)
+    place_ego(w, route, 23.0, speed=6.0)
+    drive = BlindDriver()
+    for _ in range(steps):
+        w.step(drive(w))
+    return w
+
+
 def _scenario_world(town01, md, route, W=1):
     cfgs = [
         config_at(route, 25.0, "AccidentTwoWays", distance=45, frequency={"from": "20", "to": "30"}),
@@ -71,11 +81,7 @@ def _scenario_world(town01, md, route, W=1):
 def test_batched_branches_with_scenarios_are_bit_identical_to_sequential_runs(town01, town01_map_data, route):
     """Every tensor (scenario bookkeeping included) and every event after 8 s of batched stepping equals
     the same worlds stepped one by one, with the oncoming flow and the crossing pedestrian active."""
-    w = _scenario_world(town01, town01_map_data, route)
-    place_ego(w, route, 23.0, speed=6.0)
-    drive = BlindDriver()
-    for _ in range(60):
-        w.step(drive(w))
+    w = _running(town01, town01_map_data, route, 60)
     k = 3
     controls = torch.tensor([[0.5, 0.0, 0.0], [0.0, 0.05, 0.4], [0.3, -0.03, 0.0]])
     batched = w.branch(k)
@@ -94,11 +100,7 @@ def test_batched_branches_with_scenarios_are_bit_identical_to_sequential_runs(to
 
 
 def test_snapshot_restore_reproduces_the_scenario_future(town01, town01_map_data, route):
-    w = _scenario_world(town01, town01_map_data, route)
-    place_ego(w, route, 23.0, speed=6.0)
-    drive = BlindDriver()
-    for _ in range(80):
-        w.step(drive(w))
+    w = _running(town01, town01_map_data, route, 80)
     snap = w.snapshot()
     c = torch.tensor([[0.4, 0.0, 0.0]])
     for _ in range(100):
@@ -113,11 +115,7 @@ def test_snapshot_restore_reproduces_the_scenario_future(town01, town01_map_data
 def test_actor_views_match_the_privileged_agents(town01, town01_map_data, route):
     """`LiteWorld.scenario_actors` lists each live scenario actor with a track id found, at the same pose,
     in `privileged()` / `agents_world()` (what the expert sees)."""
-    w = _scenario_world(town01, town01_map_data, route)
-    place_ego(w, route, 23.0, speed=6.0)
-    drive = BlindDriver()
-    for _ in range(120):
-        w.step(drive(w))
+    w = _running(town01, town01_map_data, route, 120)
     views = w.scenario_actors()
     assert {"police car", "crashed car", "warning sign", "oncoming", "blocker"} <= {a.role for a in views}
     agents = w.agents_world()

@@ -89,30 +89,30 @@ def _blockage(
     return spec, placed
 
 
+def _pass_blockage(ctx: BuildContext, spec: ScenarioSpec, near_s: float, last_s: float, two_ways: bool) -> ScenarioSpec:
+    """The behaviour of `Accident` / `ParkedObstacle` (and TwoWays): 5 s after the ego came within 50 m of the
+    route point `near_s`, the oncoming flow beside `last_s` (TwoWays); the end 50 m past `last_s`."""
+    x, y, _ = ctx.point(near_s)
+    near = spec.after(spec.ego_near((x, y), 50.0), WAIT)
+    if two_ways:
+        _two_ways(ctx, spec, last_s, near, ctx.cfg.interval("frequency", (20.0, 100.0)))
+    _end_when_past(ctx, spec, ctx.route.stop_before_junction(last_s, END_DISTANCE))
+    return spec
+
+
 def accident(ctx: BuildContext) -> ScenarioSpec:
     """A police car, then two crashed cars 10 m and 6 m further, 0.6 half-widths to the side."""
     two_ways = ctx.cfg.type == "AccidentTwoWays"
     cars = [("police car", POLICE, 0.0), ("crashed car", CAR, 10.0), ("crashed car", CAR, 6.0)]
     spec, placed = _blockage(ctx, cars, 0.6, PASS_TWO_WAYS if two_ways else PASS)
-    first, last = placed[1], placed[-1]
-    x, y, _ = ctx.point(first)
-    near = spec.after(spec.ego_near((x, y), 50.0), WAIT)
-    if two_ways:
-        _two_ways(ctx, spec, last, near, ctx.cfg.interval("frequency", (20.0, 100.0)))
-    _end_when_past(ctx, spec, ctx.route.stop_before_junction(last, END_DISTANCE))
-    return spec
+    return _pass_blockage(ctx, spec, placed[1], placed[-1], two_ways)
 
 
 def parked_obstacle(ctx: BuildContext) -> ScenarioSpec:
     """One car parked badly, 0.7 half-widths to the side."""
     two_ways = ctx.cfg.type == "ParkedObstacleTwoWays"
     spec, (s,) = _blockage(ctx, [("parked car", CAR, 0.0)], 0.7, PASS_TWO_WAYS if two_ways else PASS)
-    x, y, _ = ctx.point(s)
-    near = spec.after(spec.ego_near((x, y), 50.0), WAIT)
-    if two_ways:
-        _two_ways(ctx, spec, s, near, ctx.cfg.interval("frequency", (20.0, 100.0)))
-    _end_when_past(ctx, spec, ctx.route.stop_before_junction(s, END_DISTANCE))
-    return spec
+    return _pass_blockage(ctx, spec, s, s, two_ways)
 
 
 def construction(ctx: BuildContext) -> ScenarioSpec:
