@@ -1,7 +1,8 @@
 """Lite-simulator speed: steps/s with 50 vehicles + 30 pedestrians and no cameras (budget ≥ 400,
-DESIGN.md §8), and W = 32 branched worlds in one batched step vs 32 single worlds stepped one after
-another (the counterfactual-branch use case), side by side in one run, with their states compared
-bit for bit; and `run_plans` (follower + step) plans per second.
+DESIGN.md §8) — without scenarios, and with scenarios active (an oncoming flow, an accident, a crossing
+pedestrian and a braking lead vehicle all running) side by side on the same route; W = 32 branched
+worlds in one batched step vs 32 single worlds stepped one after another (the counterfactual-branch
+use case), with their states compared bit for bit; and `run_plans` (follower + step) plans per second.
 
 Run: `python bench/bench_sim.py [--town Town01] [--steps 400] [--threads 1]`.
 """
@@ -47,6 +48,7 @@ def main() -> None:
     wall_sps, cpu_sps = _steps_per_second(world, args.steps, ctrl)
     print(f"town {args.town}, 50 vehicles + 30 pedestrians, no cameras, torch threads {args.threads}")
     print(f"  single world: {wall_sps:7.1f} steps/s wall   {cpu_sps:7.1f} steps/s per CPU-second   (budget >= 400)")
+    _scenarios_side_by_side(town, cfg, args.steps)
 
     k, n = args.worlds, args.branch_steps
     controls = torch.stack([torch.tensor([0.2 + 0.6 * i / k, -0.3 + 0.6 * i / k, 0.0]) for i in range(k)])
@@ -84,6 +86,47 @@ def main() -> None:
         f"({len(out.events)} events)"
     )
     print(f"  load average: {open('/proc/loadavg').read().split()[:3]}")
+
+
+def _scenarios_side_by_side(town, cfg, steps: int) -> None:
+    """The same route and ego with and without four running scenarios (ego held still inside them)."""
+    import numpy as np
+
+    from carla_bridge.lite.random_route import random_route
+    from carla_bridge.lite.world import LiteWorld
+    from carla_bridge.routes import ScenarioConfig
+
+    lane = max((ln for ln in town.lanes if not ln.is_junction), key=lambda ln: ln.length if ln.length < 400 else 0.0).id
+    plan = random_route(town, 0, 400.0, start_lane=lane, start_s=2.0)
+
+    def at(s: float, typ: str, **params) -> ScenarioConfig:
+        i = int(np.searchsorted(plan.s, s))
+        p = {k: v if isinstance(v, dict) else {"value": str(v)} for k, v in params.items()}
+        return ScenarioConfig(f"{typ}_1", typ, np.array([*plan.polyline[i], 0.0]), float(plan.yaw[i]), p)
+
+    configs = [
+        at(8.0, "AccidentTwoWays", distance=70, frequency={"from": "12", "to": "18"}),
+        at(9.0, "DynamicObjectCrossing", distance=40),
+        at(10.0, "HardBreakRoute"),
+        at(11.0, "ControlLoss"),
+    ]
+    held = torch.tensor([[0.0, 0.0, 1.0]])
+    rates = {}
+    for label, scen in (("without scenarios", ()), ("with 4 scenarios", configs)):
+        w = LiteWorld(town, cfg)
+        w.reset(plan, seed=0, scenarios=scen)
+        i = int(np.searchsorted(plan.s, 40.0))
+        w.set_ego(float(plan.polyline[i][0]), float(plan.polyline[i][1]), float(plan.yaw[i]))
+        for _ in range(200):  # the flow and the pedestrian start, the lead vehicle appears
+            w.step(held)
+        live = len(w.scenario_actors())
+        rates[label] = _steps_per_second(w, steps, held)
+        running = sum(v.phase == "running" for v in w.scenario_views())
+        extra = f" ({running} running, {live} scenario actors)" if scen else ""
+        print(f"  {label:18s}: {rates[label][0]:7.1f} steps/s wall   {rates[label][1]:7.1f} per CPU-second{extra}")
+    with_cpu, without_cpu = rates["with 4 scenarios"][1], rates["without scenarios"][1]
+    verdict = "met" if with_cpu >= 400 else "NOT met"
+    print(f"  scenarios cost: x{without_cpu / with_cpu:4.2f} CPU time per step (budget >= 400 steps/s {verdict})")
 
 
 if __name__ == "__main__":

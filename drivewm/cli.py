@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "demo": "drivewm.commands.demo",
     "eval": "drivewm.commands.evaluate",
     "fit": "drivewm.commands.fit",
+    "routes": "drivewm.commands.routes",
     "sim": "drivewm.commands.sim",
 }
 

@@ -124,6 +124,8 @@ def cut_route(route: Any, plan: Any, max_length: float, spacing: float = 5.0) ->
         yaw=yaw,
         format=route.format,
         source=route.source,
+        scenarios=route.scenarios,
+        weathers=route.weathers,
     )
 
 

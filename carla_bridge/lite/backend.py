@@ -68,11 +68,13 @@ class LiteBackend:
         self.step_seconds = 0.0
         self._last_images: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.route_plan = None
+        self._closed_scenarios: list[dict] = []
 
     # ------------------------------------------------------------------ Backend protocol
     def reset(self, route: Any, seed: int) -> Observation:
         self.route_plan = resolve_route(route, self.town)
-        self.world.reset(self.route_plan, seed)
+        self.world.reset(self.route_plan, seed, scenarios=getattr(route, "scenarios", ()))
+        self._closed_scenarios = []
         self.history.reset()
         self.events, self.steps, self.step_seconds = [], 0, 0.0
         self._last_images = None
@@ -115,6 +117,8 @@ class LiteBackend:
             self.history._poses.append(np.array(p))
 
     def close(self) -> None:
+        if self.world.state is not None:
+            self._closed_scenarios = self.scenario_summary()
         self.world.state = None
 
     # ------------------------------------------------------------------ views
@@ -148,6 +152,21 @@ class LiteBackend:
     def privileged(self) -> PrivilegedState:
         """Ground truth for the autopilot/oracle/-gt baselines only (never part of the Observation)."""
         return self.world.privileged()
+
+    def scenario_summary(self) -> list[dict]:
+        """What became of each scenario of the route: the build record (built, or why not) and, for built
+        ones, the phase reached and the verdicts (for results and reports; kept after `close`)."""
+        if self.world.state is None:
+            return list(self._closed_scenarios)
+        views = {v.name: v for v in self.world.scenario_views(0)}
+        out = []
+        for rec in self.world.scenario_records:
+            d = rec.to_dict()
+            v = views.get(rec.name)
+            if v is not None:
+                d.update(phase=v.phase, timed_out=v.timed_out, yield_failed=v.yield_failed)
+            out.append(d)
+        return out
 
     def ground_truth(self) -> dict:
         return self.world.ground_truth(0)

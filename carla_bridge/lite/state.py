@@ -184,12 +184,98 @@ class RouteState(_Batched):
 
 
 @dataclass(frozen=True)
+class ScenarioState(_Batched):
+    """The route's scenarios (`carla_bridge.scenarios`) in W worlds: C scenarios, Q conditions, K scenario
+    vehicles (slots after the background vehicles), Pq walkers, Sq props, F flows, H light heads.
+
+    Attributes:
+        phase: `[W, C]` int64 `ScenarioPhase` (DORMANT, INITIALISED, RUNNING, ENDED); timed_out /
+            yield_failed `[W, C]` bool: it ended by its `ScenarioTimeout` / with the ego still in front of
+            its emergency vehicle.
+        cond_on `[W, Q]` bool, cond_time / cond_odo `[W, Q]`: latched conditions, with the time [s] and
+            the ego odometer [m] when they latched (-1 before; a DRIVE of an actor keeps its start mark there).
+        veh_phase / veh_mode `[W, K]` int64: `ActorPhase` and current `VehicleBehaviour`; veh_u: arc
+            length along its path [m]; veh_speed / veh_ref_speed: speed and target speed [m/s];
+            veh_travel: distance driven since it moved [m]; veh_spawns: how often the slot spawned.
+        walker_phase `[W, Pq]` int64, walker_walked [m], walker_clock [s] (waiting before walking);
+        prop_phase `[W, Sq]` int64.
+        flow_gap `[W, F]` [m] next spawn gap, flow_count / flow_last int64 (spawns so far, last slot),
+            flow_contact / flow_started bool.
+        light_override `[W, H]` int64: `HeadState` a scenario freezes each head at (-1: none).
+        allow_opposite / blocked_off `[W]` bool: a running scenario allows driving in the opposite lane
+            (`SwitchWrongDirectionTest(False)`) / switches the blocked test off (`ScenarioTimeout`).
+        noise `[W, 4]`: control noise (throttle mean, std, steer mean, std) in effect (`ControlLoss`).
+    """
+
+    phase: Tensor
+    timed_out: Tensor
+    yield_failed: Tensor
+    cond_on: Tensor
+    cond_time: Tensor
+    cond_odo: Tensor
+    veh_phase: Tensor
+    veh_mode: Tensor
+    veh_u: Tensor
+    veh_speed: Tensor
+    veh_ref_speed: Tensor
+    veh_travel: Tensor
+    veh_spawns: Tensor
+    walker_phase: Tensor
+    walker_walked: Tensor
+    walker_clock: Tensor
+    prop_phase: Tensor
+    flow_gap: Tensor
+    flow_count: Tensor
+    flow_last: Tensor
+    flow_contact: Tensor
+    flow_started: Tensor
+    light_override: Tensor
+    allow_opposite: Tensor
+    blocked_off: Tensor
+    noise: Tensor
+
+    @classmethod
+    def initial(cls, W: int, C: int, Q: int, K: int, Pq: int, Sq: int, F: int, H: int) -> ScenarioState:
+        """The state before anything happened (all DORMANT / HIDDEN, no override)."""
+        i64, f64, b = torch.int64, torch.float64, torch.bool
+        return cls(
+            phase=torch.zeros(W, C, dtype=i64),
+            timed_out=torch.zeros(W, C, dtype=b),
+            yield_failed=torch.zeros(W, C, dtype=b),
+            cond_on=torch.zeros(W, Q, dtype=b),
+            cond_time=torch.full((W, Q), -1.0, dtype=f64),
+            cond_odo=torch.zeros(W, Q, dtype=f64),
+            veh_phase=torch.zeros(W, K, dtype=i64),
+            veh_mode=torch.zeros(W, K, dtype=i64),
+            veh_u=torch.zeros(W, K, dtype=f64),
+            veh_speed=torch.zeros(W, K, dtype=f64),
+            veh_ref_speed=torch.zeros(W, K, dtype=f64),
+            veh_travel=torch.zeros(W, K, dtype=f64),
+            veh_spawns=torch.zeros(W, K, dtype=i64),
+            walker_phase=torch.zeros(W, Pq, dtype=i64),
+            walker_walked=torch.zeros(W, Pq, dtype=f64),
+            walker_clock=torch.zeros(W, Pq, dtype=f64),
+            prop_phase=torch.zeros(W, Sq, dtype=i64),
+            flow_gap=torch.zeros(W, F, dtype=f64),
+            flow_count=torch.zeros(W, F, dtype=i64),
+            flow_last=torch.full((W, F), -1, dtype=i64),
+            flow_contact=torch.zeros(W, F, dtype=b),
+            flow_started=torch.zeros(W, F, dtype=b),
+            light_override=torch.full((W, H), -1, dtype=i64),
+            allow_opposite=torch.zeros(W, dtype=b),
+            blocked_off=torch.zeros(W, dtype=b),
+            noise=torch.zeros(W, 4, dtype=f64),
+        )
+
+
+@dataclass(frozen=True)
 class WorldState(_Batched):
     """Everything that evolves in W worlds of one town (the map and route are shared and fixed).
 
     Attributes:
         time: `[W]` simulation time since reset [s].
-        ego, vehicles, pedestrians, statics, route: the groups above.
+        ego, vehicles, pedestrians, statics, route, scenarios: the groups above (scenario actors occupy
+            agent slots after the background agents; `scenarios` holds their bookkeeping).
     """
 
     time: Tensor
@@ -198,6 +284,7 @@ class WorldState(_Batched):
     pedestrians: PedestrianState
     statics: StaticState
     route: RouteState
+    scenarios: ScenarioState
 
     @property
     def num_worlds(self) -> int:
@@ -261,4 +348,5 @@ _GROUPS = {
     "pedestrians": PedestrianState,
     "statics": StaticState,
     "route": RouteState,
+    "scenarios": ScenarioState,
 }

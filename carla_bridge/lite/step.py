@@ -1,10 +1,15 @@
 """One physics step of the lite simulator: the ego under its controls, the light cycles, the background
 vehicles and the pedestrians, for all W worlds at once.
 
-`advance(state, controls, md, cfg)` is a pure function: it reads a `WorldState` and returns a new one
-(route bookkeeping untouched: `criteria.judge` does that) with the light states and the ego's box it
-used. The heavy parts are compiled kernels (numba) that loop over worlds and agents in float64, so
-each world's future does not depend on which other worlds are stepped with it.
+`advance(state, controls, md, cfg, scenarios)` is a pure function: it reads a `WorldState` and returns a
+new one (route bookkeeping untouched: `criteria.judge` does that) with the light states and the ego's
+box it used. The heavy parts are compiled kernels (numba) that loop over worlds and agents in float64,
+so each world's future does not depend on which other worlds are stepped with it.
+
+Scenario hooks (`carla_bridge.scenarios`), only when the route has scenarios: the ego's controls get
+the control-loss noise in effect, the light heads the scenarios' frozen states, and after the
+background moved, `scenarios.kernel.scenario_step` advances the scenarios and writes their actors'
+slots.
 """
 
 from __future__ import annotations
@@ -26,6 +31,15 @@ from carla_bridge.lite.pedestrians import pedestrian_step
 from carla_bridge.lite.population import PED_SIZE
 from carla_bridge.lite.state import WorldState
 from carla_bridge.lite.vehicles import Obstacles, VehicleParams, vehicle_poses, vehicle_step
+from carla_bridge.scenarios.kernel import (
+    NOISE_KEY,
+    PedestrianArrays,
+    ScenarioArrays,
+    VehicleArrays,
+    apply_noise,
+    scenario_step,
+)
+from carla_bridge.scenarios.tables import PackedScenarios
 
 EGO_SWEEP_SECONDS = (1.0, 2.0)
 """The ego's straight-ahead boxes vehicles yield to at junction entries (besides its box now) [s]."""
@@ -149,12 +163,20 @@ def vehicle_params(cfg: LiteConfig) -> VehicleParams:
     )
 
 
-def advance(state: WorldState, controls: Tensor, md: MapData, cfg: LiteConfig) -> tuple[WorldState, StepInfo]:
+def apply_light_override(heads: np.ndarray, override: np.ndarray) -> np.ndarray:
+    """`[W, H]` head states with the scenarios' frozen states (`override [W, H]`, -1: none) applied."""
+    return np.where(override >= 0, override, heads) if (override >= 0).any() else heads
+
+
+def advance(
+    state: WorldState, controls: Tensor, md: MapData, cfg: LiteConfig, scenarios: PackedScenarios | None = None
+) -> tuple[WorldState, StepInfo]:
     """Advance every world by `cfg.dt` (see the module docstring).
 
     Args:
         state: the current state (not modified).
         controls: `[W, 3]` float (throttle [0, 1], steer [-1, 1] positive left, brake [0, 1]), checked by the caller.
+        scenarios: the route's packed scenarios (None or empty: none).
 
     Returns:
         The new state (route bookkeeping unchanged) and the `StepInfo`.
@@ -163,10 +185,15 @@ def advance(state: WorldState, controls: Tensor, md: MapData, cfg: LiteConfig) -
     t = torch.from_numpy
     e, v, p, s = state.ego, state.vehicles, state.pedestrians, state.statics
     veh = cfg.vehicle
+    active = scenarios is not None and bool(scenarios.specs)
+    ctrl = controls.double().numpy()
+    if active and bool(state.scenarios.noise.any()):
+        steps = np.round(n(state.time) / cfg.dt).astype(np.int64)
+        ctrl = apply_noise(ctrl, n(state.scenarios.noise), steps, NOISE_KEY)
     pose, speed, dist = _ego_step(
         n(e.pose),
         n(e.speed),
-        controls.double().numpy(),
+        ctrl,
         cfg.dt,
         (veh.wheelbase, veh.max_steer, veh.max_accel, veh.max_brake, veh.max_speed, veh.drag),
     )
@@ -187,6 +214,8 @@ def advance(state: WorldState, controls: Tensor, md: MapData, cfg: LiteConfig) -
         np.asarray(EGO_SWEEP_SECONDS),
     )
     lights = head_states(n(state.time), md.lights, cfg.green, cfg.yellow, cfg.all_red)
+    if active:
+        lights = apply_light_override(lights, n(state.scenarios.light_override))
     lane, s_new, nxt, vspeed, trans, stop_done, still = vehicle_step(
         md.lanes,
         vehicle_params(cfg),
@@ -223,29 +252,82 @@ def advance(state: WorldState, controls: Tensor, md: MapData, cfg: LiteConfig) -
         cfg.dt,
     )
     pose_t = t(pose)
+    time = state.time + cfg.dt
+    vehicles = replace(
+        v,
+        lane=t(lane),
+        s=t(s_new),
+        next=t(nxt),
+        speed=t(vspeed),
+        trans=t(trans),
+        stop_done=t(stop_done),
+        still=t(still),
+        xy=t(vxy),
+        yaw=t(vyaw),
+        z=t(vz),
+    )
+    pedestrians = replace(p, u=t(u), direction=t(direction), speed=t(pspeed), xy=t(pxy), yaw=t(pyaw))
     new = replace(
         state,
-        time=state.time + cfg.dt,
+        time=time,
         ego=replace(
             e,
             pose=pose_t,
             speed=t(speed),
-            control=controls.double(),
+            control=t(np.ascontiguousarray(ctrl)),
             history=torch.cat([e.history[:, 1:], pose_t[:, None]], 1),
         ),
-        vehicles=replace(
-            v,
-            lane=t(lane),
-            s=t(s_new),
-            next=t(nxt),
-            speed=t(vspeed),
-            trans=t(trans),
-            stop_done=t(stop_done),
-            still=t(still),
-            xy=t(vxy),
-            yaw=t(vyaw),
-            z=t(vz),
-        ),
-        pedestrians=replace(p, u=t(u), direction=t(direction), speed=t(pspeed), xy=t(pxy), yaw=t(pyaw)),
+        vehicles=vehicles,
+        pedestrians=pedestrians,
     )
+    if active:
+        new = _scenario_step(new, state, scenarios, md, cfg)
     return new, StepInfo(lights=t(lights), ego_box=t(np.ascontiguousarray(sweep[:, 0])), step_distance=t(dist))
+
+
+_CARRIED_VEHICLE = frozenset({"key", "lateral", "size", "track_id", "valid"})
+"""Vehicle fields `advance` carries over from the previous state (the others come fresh from `vehicle_step`)."""
+
+
+def _scenario_step(new: WorldState, prev: WorldState, scenarios: PackedScenarios, md: MapData, cfg: LiteConfig):
+    """Run `scenario_step` on copies of the new state's scenario, vehicle, pedestrian and static arrays
+    (the step's state objects stay untouched) and return the state with them."""
+    sc, v, p = new.scenarios, new.vehicles, new.pedestrians
+    D = ScenarioArrays(**{f: getattr(sc, f).numpy().copy() for f in ScenarioArrays._fields})
+    # the fields this step's kernels just produced are fresh arrays; the ones carried over are copied
+    V = VehicleArrays(
+        **{
+            f: getattr(v, f).numpy().copy() if f in _CARRIED_VEHICLE else getattr(v, f).numpy()
+            for f in VehicleArrays._fields
+        }
+    )
+    P = PedestrianArrays(
+        **{f: getattr(p, f).numpy().copy() if f == "valid" else getattr(p, f).numpy() for f in PedestrianArrays._fields}
+    )
+    svalid = new.statics.valid.numpy().copy()
+    i = cfg.idm
+    scenario_step(
+        scenarios.tables,
+        md.lanes,
+        D,
+        V,
+        P,
+        svalid,
+        new.statics.box.numpy(),
+        new.time.numpy(),
+        new.ego.pose.numpy(),
+        new.ego.speed.numpy(),
+        prev.route.progress.numpy(),
+        prev.route.odometer.numpy(),
+        float(cfg.dt),
+        (i.max_accel, i.comfort_decel, i.max_decel, i.min_gap, i.time_headway, i.delta),
+        int(scenarios.tables.first_vehicle),
+    )
+    t = torch.from_numpy
+    return replace(
+        new,
+        scenarios=replace(sc, **{f: t(getattr(D, f)) for f in ScenarioArrays._fields}),
+        vehicles=replace(v, **{f: t(getattr(V, f)) for f in VehicleArrays._fields}),
+        pedestrians=replace(p, **{f: t(getattr(P, f)) for f in PedestrianArrays._fields}),
+        statics=replace(new.statics, valid=t(svalid)),
+    )

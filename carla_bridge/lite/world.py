@@ -26,9 +26,20 @@ from carla_bridge.lite.map_data import MapData, build_map_data
 from carla_bridge.lite.pedestrians import path_cumulative, pedestrian_poses
 from carla_bridge.lite.population import populate
 from carla_bridge.lite.route import RouteData, route_ahead, route_data
-from carla_bridge.lite.state import EgoState, PedestrianState, RouteState, StaticState, VehicleState, WorldState
-from carla_bridge.lite.step import advance
+from carla_bridge.lite.state import (
+    EgoState,
+    PedestrianState,
+    RouteState,
+    ScenarioState,
+    StaticState,
+    VehicleState,
+    WorldState,
+)
+from carla_bridge.lite.step import advance, apply_light_override
 from carla_bridge.lite.vehicles import choose_successors, vehicle_poses
+from carla_bridge.scenarios import PackedScenarios, ScenarioRecord, build_scenarios, pack
+from carla_bridge.scenarios.criteria import scenario_events
+from carla_bridge.scenarios.views import ScenarioActorView, ScenarioView, scenario_actors, scenario_views
 from planner import PrivilegedState
 
 _F64, _I64, _BOOL = torch.float64, torch.int64, torch.bool
@@ -55,6 +66,8 @@ class LiteWorld:
         self.state: WorldState | None = None
         self.route: RouteData | None = None
         self.seed = 0
+        self.scenarios: PackedScenarios = pack([], 0, 0, 0, 0)
+        self.scenario_records: list[ScenarioRecord] = []
 
     # ------------------------------------------------------------------ setup
     @property
@@ -70,13 +83,15 @@ class LiteWorld:
             raise RuntimeError("LiteWorld has no state: call reset() first")
         return self.state
 
-    def reset(self, route_plan, seed: int, num_worlds: int = 1) -> None:
+    def reset(self, route_plan, seed: int, num_worlds: int = 1, scenarios=()) -> None:
         """Populate the world(s) for a route.
 
         Args:
             route_plan: a `RoutePlan` (polyline, s, point_lane, lane_ids) of the ego's route.
             seed: seeds the population (the step itself is deterministic).
             num_worlds: W identical copies.
+            scenarios: the route's `carla_bridge.routes.ScenarioConfig`s; their actors get agent slots
+                after the background agents (`self.scenario_records` says what became of each).
         """
         self.seed = int(seed)
         self.route = route_data(self.town, route_plan)
@@ -116,10 +131,76 @@ class LiteWorld:
             pedestrians=self._pedestrians(pop["ped_path"], pop["ped_road"], pop["ped_u"], pop["ped_v0"]),
             statics=statics,
             route=self._route_state(1, n + p + s),
+            scenarios=ScenarioState.initial(1, 0, 0, 0, 0, 0, 0, self.md.num_heads),
         )
-        self.set_ego(poly[0][0], poly[0][1], yaw0)
+        specs, self.scenario_records = build_scenarios(self.town, self.md, route_plan, scenarios, self.seed)
+        self._add_scenario_actors(pack(specs, n, p, s, self.seed))
+        start = next((sp.ego_start for sp in specs if sp.ego_start is not None), None)
+        self.set_ego(*(start if start is not None else (poly[0][0], poly[0][1], yaw0)))
         if num_worlds > 1:
             self.state = self.state.repeat(num_worlds)
+
+    def _add_scenario_actors(self, packed: PackedScenarios) -> None:
+        """Append the scenario actors' slots (invalid until their scenario places them) to every group of
+        the one-world state, and the scenario bookkeeping."""
+        st = self._state()
+        T = packed.tables
+        k, q, j = len(packed.vehicles), len(packed.walkers), len(packed.props)
+        veh = st.vehicles
+        if k:
+            lane0 = T.seg_lane[T.va_seg0].astype(np.int64)
+            extra = self._vehicles(
+                lane0,
+                T.seg_s0[T.va_seg0],
+                np.zeros(k),
+                [c for c, _ in packed.vehicles],
+                [sz for _, sz in packed.vehicles],
+                np.arange(1, k + 1) * 104729,
+                np.ones(k),
+                np.full((k, 3), (200, 40, 40)),
+            )
+            extra = replace(
+                extra, valid=torch.zeros(1, k, dtype=_BOOL), track_id=(100_000 + 1000 * torch.arange(k))[None]
+            )
+            veh = VehicleState(
+                **{f: torch.cat([getattr(veh, f), getattr(extra, f)], 1) for f in veh.__dataclass_fields__}
+            )
+        peds = st.pedestrians
+        if q:
+            start = np.array([w[0] for w in packed.walkers])
+            end = start + np.array([[math.cos(w[1]) * w[3], math.sin(w[1]) * w[3]] for w in packed.walkers])
+            paths = start[:, None] + (end - start)[:, None] * np.array([0.0, 1 / 3, 2 / 3, 1.0])[None, :, None]
+            extra = self._pedestrians(paths, np.ones((q, 3), dtype=bool), np.zeros(q), [w[2] for w in packed.walkers])
+            extra = replace(extra, valid=torch.zeros(1, q, dtype=_BOOL), track_id=(200_000 + torch.arange(q))[None])
+            peds = PedestrianState(
+                **{f: torch.cat([getattr(peds, f), getattr(extra, f)], 1) for f in peds.__dataclass_fields__}
+            )
+        stat = st.statics
+        if j:
+            extra = StaticState(
+                box=_t([b for _, b, _ in packed.props]).reshape(1, j, 5),
+                height=_t([h for _, _, h in packed.props]).reshape(1, j),
+                cls=_t([c for c, _, _ in packed.props], _I64).reshape(1, j),
+                track_id=(300_000 + torch.arange(j))[None],
+                parked=torch.zeros(1, j, dtype=_BOOL),
+                valid=torch.zeros(1, j, dtype=_BOOL),
+            )
+            stat = StaticState(
+                **{f: torch.cat([getattr(stat, f), getattr(extra, f)], 1) for f in stat.__dataclass_fields__}
+            )
+        a = sum(g.valid.shape[1] for g in (veh, peds, stat))
+        scen = ScenarioState.initial(
+            1, len(packed.specs), packed.num_conditions, k, q, j, len(T.fl_scen), self.md.num_heads
+        )
+        self.scenarios = packed
+        self.state = replace(
+            st,
+            vehicles=veh,
+            pedestrians=peds,
+            statics=stat,
+            scenarios=scen,
+            route=replace(st.route, in_contact=torch.zeros(1, a, dtype=_BOOL)),
+        ).validate()
 
     def _vehicles(self, lane, s, speed, cls, size, key, factor, color) -> VehicleState:
         n = len(np.asarray(lane).reshape(-1))
@@ -190,10 +271,19 @@ class LiteWorld:
         )
 
     def _replace_agents(self, **groups) -> None:
-        """Swap agent groups (one world each) in every world (scenario building); contacts restart."""
+        """Swap agent groups (one world each) in every world (scene building in tests); contacts restart.
+
+        Raises:
+            ValueError: the route has scenario actors (their slots follow the background agents).
+        """
         st = self._state()
+        if self.scenarios.slots:
+            raise ValueError("cannot replace agents of a world with scenario actors (reset without scenarios)")
         W = st.num_worlds
         st = replace(st, **{k: g.select(torch.zeros(W, dtype=_I64)) for k, g in groups.items()})
+        self.scenarios = pack(
+            [], st.vehicles.valid.shape[1], st.pedestrians.valid.shape[1], st.statics.valid.shape[1], 0
+        )
         a = sum(g.valid.shape[1] for g in (st.vehicles, st.pedestrians, st.statics))
         self.state = replace(st, route=replace(st.route, in_contact=torch.zeros(W, a, dtype=_BOOL))).validate()
 
@@ -259,6 +349,7 @@ class LiteWorld:
         replaces the settings, e.g. a coarser step)."""
         out = LiteWorld(self.town, config or self.cfg, map_data=self.md)
         out.route, out.seed = self.route, self.seed
+        out.scenarios, out.scenario_records = self.scenarios, self.scenario_records
         out.state = self._state().repeat(k, world)
         return out
 
@@ -282,8 +373,10 @@ class LiteWorld:
         lo = torch.tensor([0.0, -1.0, 0.0], dtype=_F64)
         if bool(((controls < lo) | (controls > 1.0)).any()):
             raise ValueError("controls out of range: throttle and brake must lie in [0, 1], steer in [-1, 1]")
-        new, info = advance(st, controls, self.md, self.cfg)
+        new, info = advance(st, controls, self.md, self.cfg, self.scenarios)
         self.state, events = judge(st, new, info, self.route, self.cfg, self._on_allowed_lane)
+        if self.scenarios.specs:
+            events += scenario_events(st, self.state, self.scenarios, ~st.route.done)
         return events
 
     def _on_allowed_lane(self, ego: Tensor) -> np.ndarray:
@@ -323,11 +416,20 @@ class LiteWorld:
         return self._state().ego.speed.float()
 
     def light_states(self) -> Tensor:
-        """`[W, H]` int64 `HeadState` of every light head."""
+        """`[W, H]` int64 `HeadState` of every light head (with the scenarios' frozen lights)."""
         st = self._state()
-        return torch.from_numpy(
-            head_states(st.time.numpy(), self.md.lights, self.cfg.green, self.cfg.yellow, self.cfg.all_red)
-        )
+        heads = head_states(st.time.numpy(), self.md.lights, self.cfg.green, self.cfg.yellow, self.cfg.all_red)
+        return torch.from_numpy(apply_light_override(heads, st.scenarios.light_override.numpy()))
+
+    # ------------------------------------------------------------------ scenarios
+    def scenario_views(self, world: int = 0) -> list[ScenarioView]:
+        """Every built scenario of the route in world `world`: phase, flags, expert hint (see `scenarios.views`)."""
+        return scenario_views(self._state(), self.scenarios, world)
+
+    def scenario_actors(self, world: int = 0, live_only: bool = True) -> list[ScenarioActorView]:
+        """The scenario actors of world `world` (by default only those present now), with their scenario,
+        role, behaviour, phase and pose — what an expert needs to react to them."""
+        return scenario_actors(self._state(), self.scenarios, world, live_only)
 
     def route_light(self) -> tuple[Tensor, Tensor]:
         """The next light on the route: (`LightState` `[W]`, distance to its stop line `[W]` [m], inf if none)."""

@@ -9,7 +9,7 @@ from carla_bridge.maps.static_scene import StaticScene
 from carla_bridge.maps.stop_signs import StopSign
 from carla_bridge.maps.structures import Box3D
 from carla_bridge.maps.town import TownMap, clear_cache, load_town
-from carla_bridge.maps.xodr import available_towns
+from carla_bridge.maps.xodr import available_towns, find_town
 
 __all__ = [
     "Box3D",
@@ -22,5 +22,6 @@ __all__ = [
     "TrafficLightGroup",
     "available_towns",
     "clear_cache",
+    "find_town",
     "load_town",
 ]

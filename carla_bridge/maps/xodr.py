@@ -54,6 +54,28 @@ def resolve_town(name_or_path: str | Path) -> tuple[str, Path]:
     )
 
 
+def find_town(name: str, maps_dir: str | Path) -> Path:
+    """The .xodr file of town `name` in the folder `maps_dir` (the file whose stem is `name`, compared
+    case-insensitively, searched recursively), for `--maps DIR`.
+
+    Raises:
+        FileNotFoundError: `maps_dir` is not a folder, or holds no such map (the message lists the maps there).
+    """
+    folder = Path(maps_dir).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--maps {folder}: not a folder")
+    stem = Path(str(name)).stem if str(name).endswith(".xodr") else str(name)
+    found = sorted(p for p in folder.rglob("*.xodr") if p.stem.lower() == stem.lower())
+    if not found:
+        have = sorted({p.stem for p in folder.rglob("*.xodr")})
+        raise FileNotFoundError(
+            f"town {name!r} not found in --maps {folder} (maps there: {', '.join(have) if have else 'none'})"
+        )
+    if len(found) > 1:
+        raise FileNotFoundError(f"town {name!r} is ambiguous in --maps {folder}: {', '.join(map(str, found))}")
+    return found[0]
+
+
 def _procedural_path(name: str, nx: int, ny: int, seed: int) -> Path:
     """Write (once) the procedural grid town `name` into the cache folder and return its path."""
     from carla_bridge.maps.procedural import grid_town_xodr, write_xodr

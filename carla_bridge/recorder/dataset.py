@@ -186,7 +186,7 @@ def generate(
     write_json_atomic(ext / "generator.json", generator_record(cfg), indent=1)
     maps = {}
     for name, town in towns.items():
-        info_path = ext / "maps" / f"{name}.json"
+        info_path = ext / "maps" / f"{town.name}.json"  # the name, never the path: nothing lands beside the map
         if info_path.is_file():
             maps[name] = MapInfo.from_dict(json.loads(info_path.read_text()))
             if (root / maps[name].basemap_filename).is_file():

@@ -1,7 +1,9 @@
 """`drivewm sim run`: drive leaderboard routes in the lite simulator with the privileged autopilot
 (or the blind baseline) through the closed-loop runner (`carla_bridge.closed_loop.runner.run_route`,
 the one closed-loop driver) and write `results.json` (one runner record per route: route completion,
-infractions with time and location, driving score, timings) and an animation per route."""
+infractions with time and location, driving score, timings, and what became of each of the route's
+scenarios — run, or why not) and an animation per route. `--maps DIR` finds the routes' towns by name
+among the .xodr files of DIR."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--routes", required=True, help="leaderboard routes XML (path or vendored name)")
     run.add_argument("--route-ids", default="0", help="comma-separated route ids (default: 0)")
     run.add_argument("--town", default=None, help="town name or .xodr path (default: the route's town)")
+    run.add_argument("--maps", default=None, help="folder of .xodr files where the routes' towns are found by name")
     run.add_argument("--agent", default="autopilot", choices=AGENTS)
     run.add_argument("--out", required=True, help="output directory")
     run.add_argument("--seed", type=int, default=0)
@@ -35,15 +38,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 class _LiteFactory:
-    """Town name → a fresh `LiteBackend` without cameras (the autopilot reads the simulator state)."""
+    """Town name → a fresh `LiteBackend` without cameras (the autopilot reads the simulator state); the
+    last one made stays reachable (`last`) for its scenario summary."""
 
     def __init__(self, config: LiteConfig) -> None:
         self.config = config
+        self.last = None
 
     def __call__(self, town: str):
         from carla_bridge.lite.backend import LiteBackend
 
-        return LiteBackend(town, self.config)
+        self.last = LiteBackend(town, self.config)
+        return self.last
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -53,12 +59,12 @@ def run_command(args: argparse.Namespace) -> int:
     from carla_bridge.closed_loop.runner import RunLimits, run_route
     from carla_bridge.maps import load_town
     from carla_bridge.recorder.tables import write_json_atomic
-    from carla_bridge.routes import parse_routes, plan_route_for
+    from carla_bridge.routes import parse_routes, plan_route_for, with_maps
     from carla_bridge.scoring import RouteScore, aggregate, infractions_per_km
     from drivewm.evaluation.closed_loop.render import render_route_gif
 
     torch.set_num_threads(1)  # small tensors: threads only add overhead
-    routes = parse_routes(args.routes)
+    routes = with_maps(parse_routes(args.routes), args.maps)
     by_id = {r.id: r for r in routes}
     wanted = [s.strip() for s in str(args.route_ids).split(",") if s.strip()]
     if not wanted:
@@ -86,9 +92,9 @@ def run_command(args: argparse.Namespace) -> int:
     scores = []
     for route in chosen:
         frames = out / f"route_{route.id}_{args.agent}.frames.npz"
-        rec = run_route(
-            _LiteFactory(cfg), AutopilotAgent(blind=args.agent == "blind"), route, args.seed, limits, frames
-        )
+        factory = _LiteFactory(cfg)
+        rec = run_route(factory, AutopilotAgent(blind=args.agent == "blind"), route, args.seed, limits, frames)
+        rec["scenarios"] = factory.last.scenario_summary() if factory.last is not None else []
         rec["animation"] = None
         if rec.get("frames"):
             gif = render_route_gif(
@@ -114,4 +120,7 @@ def run_command(args: argparse.Namespace) -> int:
             f"route {route.id} ({route.town}): RC {rec['route_completion']:.1f}%  DS {rec['driving_score']:.1f}  "
             f"{rec['status']}  [{rec['timing']['wall_seconds']:.1f} s wall]"
         )
+        for sc in rec["scenarios"]:
+            if not sc["built"]:
+                print(f"  scenario {sc['name']} ({sc['type']}) not run: {sc['reason']}")
     return 0
