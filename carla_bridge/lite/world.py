@@ -16,17 +16,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agents import EGO, AgentClass, AgentStates
+from agents import AgentClass, AgentStates
 from carla_bridge.backend import Event, SimState
-from carla_bridge.lite import views
+from carla_bridge.lite import criteria, views
 from carla_bridge.lite.config import LiteConfig
-from carla_bridge.lite.criteria import completion, judge, update_progress
 from carla_bridge.lite.lights import head_states
 from carla_bridge.lite.map_data import MapData, build_map_data
 from carla_bridge.lite.pedestrians import path_cumulative, pedestrian_poses
 from carla_bridge.lite.population import populate
 from carla_bridge.lite.route import RouteData, route_ahead, route_data
-from carla_bridge.lite.state import EgoState, PedestrianState, RouteState, StaticState, VehicleState, WorldState
+from carla_bridge.lite.state import EgoState, PedestrianState, StaticState, VehicleState, WorldState
 from carla_bridge.lite.step import advance
 from carla_bridge.lite.vehicles import choose_successors, vehicle_poses
 from planner import PrivilegedState
@@ -79,7 +78,7 @@ class LiteWorld:
             num_worlds: W identical copies.
         """
         self.seed = int(seed)
-        self.route = route_data(self.town, route_plan)
+        self.route = route_data(self.town, route_plan, self.cfg.rules)
         rng = np.random.default_rng(seed)
         poly = np.asarray(route_plan.polyline)
         d = poly[min(3, len(poly) - 1)] - poly[0]
@@ -115,7 +114,9 @@ class LiteWorld:
             ),
             pedestrians=self._pedestrians(pop["ped_path"], pop["ped_road"], pop["ped_u"], pop["ped_v0"]),
             statics=statics,
-            route=self._route_state(1, n + p + s),
+            route=criteria.initial_route_state(
+                self.route, self.town, _t([[poly[0][0], poly[0][1], yaw0]]), n + p + s, self.cfg
+            ),
         )
         self.set_ego(poly[0][0], poly[0][1], yaw0)
         if num_worlds > 1:
@@ -170,25 +171,6 @@ class LiteWorld:
             yaw=torch.from_numpy(yaw),
         )
 
-    def _route_state(self, W: int, agents: int) -> RouteState:
-        z = torch.zeros(W, dtype=_F64)
-        sr = self.route.stop_s.shape[0]
-        return RouteState(
-            progress=z,
-            lateral=z,
-            in_contact=torch.zeros(W, agents, dtype=_BOOL),
-            stop_stopped=torch.zeros(W, sr, dtype=_BOOL),
-            stop_judged=torch.zeros(W, sr, dtype=_BOOL),
-            outside=z,
-            still=z,
-            ms_ego=z,
-            ms_traffic=z,
-            ms_count=z,
-            ms_next=torch.ones(W, dtype=_I64),
-            odometer=z,
-            done=torch.zeros(W, dtype=_BOOL),
-        )
-
     def _replace_agents(self, **groups) -> None:
         """Swap agent groups (one world each) in every world (scenario building); contacts restart."""
         st = self._state()
@@ -210,8 +192,10 @@ class LiteWorld:
             control=torch.zeros(W, 3, dtype=_F64),
             history=pose[None, None].expand(W, hist, 3).clone(),
         )
-        route, _ = update_progress(self.route, st.route, ego.pose, first=True)
-        self.state = replace(st, ego=ego, route=route)
+        agents = st.route.in_contact.shape[1]
+        self.state = replace(
+            st, ego=ego, route=criteria.initial_route_state(self.route, self.town, ego.pose, agents, self.cfg)
+        )
 
     def set_vehicles(self, lane, s, speed, cls=None, size=None) -> None:
         """Replace the background vehicles of every world (scenario building, tests).
@@ -283,21 +267,14 @@ class LiteWorld:
         if bool(((controls < lo) | (controls > 1.0)).any()):
             raise ValueError("controls out of range: throttle and brake must lie in [0, 1], steer in [-1, 1]")
         new, info = advance(st, controls, self.md, self.cfg)
-        self.state, events = judge(st, new, info, self.route, self.cfg, self._on_allowed_lane)
+        self.state, events = criteria.judge(st, new, info, self.route, self.cfg, self.town)
         return events
 
-    def _on_allowed_lane(self, ego: Tensor) -> np.ndarray:
-        """`[K]` bool for egos `ego [K, 3]`: the centre lies on a same-direction lane of the route."""
-        e = ego.numpy()
-        centre = e[:, :2] + EGO.rear_axle_to_center * np.stack([np.cos(e[:, 2]), np.sin(e[:, 2])], -1)
-        lane, _, lateral = self.town.project(centre, e[:, 2])
-        out = np.zeros(len(e), dtype=bool)
-        for j in range(len(e)):
-            ln = self.town.lanes[int(lane[j])]
-            heading_ok = abs(math.remainder(float(e[j, 2]) - float(ln.yaw[0] if len(ln.yaw) else 0.0), 2 * math.pi))
-            same_dir = int(lane[j]) in self.route.lanes or (ln.is_junction and heading_ok < 3.0)
-            out[j] = bool(same_dir and abs(lateral[j]) <= 0.5 * ln.width + 0.3)
-        return out
+    def finish(self) -> list[Event]:
+        """End the route of every world still running (a run stopped from outside): the criteria's
+        final events (`criteria.finish`)."""
+        self.state, events = criteria.finish(self._state(), self.route, self.cfg)
+        return events
 
     # ------------------------------------------------------------------ views
     @property
@@ -338,8 +315,8 @@ class LiteWorld:
         return route_ahead(self.route, self._state().route.progress, points, spacing, start)
 
     def route_completion(self) -> Tensor:
-        """`[W]` route completion [%]."""
-        return completion(self.route, self._state().route.progress)
+        """`[W]` route completion [%] (RouteCompletionTest)."""
+        return self._state().route.completion.clone()
 
     def agents_world(self) -> AgentStates:
         """Every agent in the world frame, `[W, A]` (see `views.agents_world`)."""

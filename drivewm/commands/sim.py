@@ -1,7 +1,9 @@
 """`drivewm sim run`: drive leaderboard routes in the lite simulator with the privileged autopilot
 (or the blind baseline) through the closed-loop runner (`carla_bridge.closed_loop.runner.run_route`,
-the one closed-loop driver) and write `results.json` (one runner record per route: route completion,
-infractions with time and location, driving score, timings) and an animation per route."""
+the one closed-loop driver) under a rule set (`--rules leaderboard-2.0|bench2drive`) and write
+`results.json` (one runner record per route: status, route completion, infractions with time and
+place, driving score, timings; the global statistics of `carla_bridge.statistics`) and an animation
+per route."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from carla_bridge.lite.config import LiteConfig
+from carla_bridge.rules import DEFAULT_RULES, available_rules
 
 AGENTS = ("autopilot", "blind")
 
@@ -25,6 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--agent", default="autopilot", choices=AGENTS)
     run.add_argument("--out", required=True, help="output directory")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument(
+        "--rules",
+        default=DEFAULT_RULES,
+        help=f"rule set: {' | '.join(available_rules())} or a rule-set .json (default {DEFAULT_RULES})",
+    )
     run.add_argument("--max-seconds", type=float, default=None, help="simulated time limit per route [s]")
     run.add_argument("--max-length", type=float, default=None, help="drive only the first M metres of each route")
     run.add_argument("--vehicles", type=int, default=50)
@@ -55,9 +63,11 @@ def run_command(args: argparse.Namespace) -> int:
     from carla_bridge.maps import load_town
     from carla_bridge.recorder.tables import write_json_atomic
     from carla_bridge.routes import parse_routes, plan_route_for
-    from carla_bridge.scoring import RouteScore, aggregate, infractions_per_km
+    from carla_bridge.rules import load_rules
+    from carla_bridge.statistics import global_statistics
 
     torch.set_num_threads(1)  # small tensors: threads only add overhead
+    rules = load_rules(args.rules)
     routes = parse_routes(args.routes)
     by_id = {r.id: r for r in routes}
     wanted = [s.strip() for s in str(args.route_ids).split(",") if s.strip()]
@@ -73,7 +83,7 @@ def run_command(args: argparse.Namespace) -> int:
     chosen = [by_id[rid] if args.town is None else dataclasses.replace(by_id[rid], town=args.town) for rid in wanted]
     for route in chosen:  # bad towns and routes off the map fail here, before anything is written
         plan_route_for(route, load_town(route.town))
-    cfg = LiteConfig(num_vehicles=args.vehicles, num_pedestrians=args.pedestrians)
+    cfg = LiteConfig(num_vehicles=args.vehicles, num_pedestrians=args.pedestrians, rules=rules)
     limits = RunLimits(
         max_route_length=args.max_length,
         max_sim_seconds=args.max_seconds,
@@ -82,12 +92,11 @@ def run_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"command": "sim run", "config": {k: v for k, v in vars(args).items() if k != "func"}}
-    result.update(seed=args.seed, routes=[])
-    scores = []
+    result.update(seed=args.seed, rules=rules.to_dict(), routes=[])
     for route in chosen:
         frames = out / f"route_{route.id}_{args.agent}.frames.npz"
         rec = run_route(
-            _LiteFactory(cfg), AutopilotAgent(blind=args.agent == "blind"), route, args.seed, limits, frames
+            _LiteFactory(cfg), AutopilotAgent(blind=args.agent == "blind"), route, args.seed, limits, frames, rules
         )
         rec["animation"] = None
         if rec.get("frames"):
@@ -96,19 +105,7 @@ def run_command(args: argparse.Namespace) -> int:
             )
             rec["animation"] = gif.name
         result["routes"].append(rec)
-        scores.append(
-            RouteScore(
-                rec["route_completion"],
-                rec["infraction_penalty"],
-                rec["driving_score"],
-                rec.get("route_length_m"),
-                rec["km_driven"],
-                rec["counts"],
-                rec["status"],
-            )
-        )
-        result["aggregate"] = aggregate(scores)
-        result["infractions_per_km"] = infractions_per_km(scores)
+        result["statistics"] = global_statistics(result["routes"], rules)
         write_json_atomic(out / "results.json", result)
         print(
             f"route {route.id} ({route.town}): RC {rec['route_completion']:.1f}%  DS {rec['driving_score']:.1f}  "
