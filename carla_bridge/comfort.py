@@ -13,8 +13,8 @@ samples come every 0.05 s; the yaw rate is CARLA's angular velocity in deg/s com
 written in rad/s; the "yaw acceleration" is the smoothed yaw rate (no derivative).
 
 Our trace is (x, y, yaw, speed) per step: the acceleration is the finite difference of the velocity
-vector (0 at the first sample), the angular velocity the yaw difference over the step, both in CARLA's
-left-handed convention (y and yaw mirrored), which the symmetric bounds do not see.
+vector, the angular velocity the yaw difference over the step (the first sample repeats the second's),
+both in CARLA's left-handed convention (y and yaw mirrored), which the symmetric bounds do not see.
 """
 
 from __future__ import annotations
@@ -45,9 +45,11 @@ def metric_info(trace: np.ndarray, dt: float) -> dict[str, np.ndarray]:
     yaw_c = -trace[:, 2]  # CARLA: y mirrored, yaw clockwise
     vel = trace[:, 3:4] * np.stack([np.cos(yaw_c), np.sin(yaw_c)], -1)
     acc = np.zeros_like(vel)
-    acc[1:] = np.diff(vel, axis=0) / dt
     rate = np.zeros(len(trace))
-    rate[1:] = np.degrees(np.remainder(np.diff(yaw_c) + math.pi, 2 * math.pi) - math.pi) / dt
+    if len(trace) > 1:
+        acc[1:] = np.diff(vel, axis=0) / dt
+        rate[1:] = np.degrees(np.remainder(np.diff(yaw_c) + math.pi, 2 * math.pi) - math.pi) / dt
+        acc[0], rate[0] = acc[1], rate[1]
     forward = np.stack([np.cos(yaw_c), np.sin(yaw_c)], -1)
     right = np.stack([-np.sin(yaw_c), np.cos(yaw_c)], -1)  # +90° clockwise in the left-handed frame
     return {"acceleration": acc, "angular_velocity_z": rate, "forward": forward, "right": right}

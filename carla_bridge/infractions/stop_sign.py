@@ -1,8 +1,9 @@
 """RunningStopTest (scenario_runner `atomic_criteria.py`): the ego must stop while a stop sign affects it.
 
-A stop sign's trigger box (CARLA's `StopSignComponent`) is a square of half size `box_lane_fraction`
-× half the lane width centred on the lane at the junction entry (the sign's reference on the
-junction's connecting lane, moved back by the box size and clamped to that lane's start). The ego's
+A stop sign's trigger box is placed as CARLA's `UStopSignComponent::InitializeSign` places it: a
+square of half size `box_lane_fraction` × half the lane width, on the signal's lane at the signal's
+s moved back by that half size (clamped into its lane section: a signal on a junction's connecting
+lane gets its box at the junction entry). The ego's
 check waypoints are its nearest lane point and the points every `waypoint_step` metres ahead up to
 `proximity` metres (following each lane's first successor). A sign affects the ego when its box
 centre is within `proximity` of the first check waypoint and one check waypoint lies strictly inside
@@ -16,17 +17,20 @@ the last one it failed; then the target is dropped.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from carla_bridge.maps.signals import STOP_LINE_BACKOFF
+from carla_bridge.coords import location_to_world
+from carla_bridge.maps.stop_signs import STOP_SIGN_TYPE
+from carla_bridge.maps.xodr import read_xodr
 from carla_bridge.rules import StopSignRule
 
 
 @dataclass(frozen=True)
 class StopBoxes:
-    """Trigger boxes of a town's stop signs.
+    """Trigger boxes of a town's stop signs, one per `town.stop_signs` entry.
 
     Attributes:
         centre: `[S, 2]` [m]; half: `[S]` half size [m]; lane: `[S]` approach lane id;
@@ -39,24 +43,66 @@ class StopBoxes:
     sign: np.ndarray
 
 
+def _sections(path) -> dict[int, list[float]]:
+    """road id → its lane-section start s values and, last, the road length (from the .xodr)."""
+    _, root = read_xodr(path)
+    out = {}
+    for road in root.iter("road"):
+        starts = [float(sec.get("s", "0")) for sec in road.findall("lanes/laneSection")]
+        out[int(road.get("id", "-1"))] = [*starts, float(road.get("length", "0"))]
+    return out
+
+
+def _landmark_boxes(town, landmark, sections, rule: StopSignRule) -> list[tuple[np.ndarray, float]]:
+    """CARLA's `UStopSignComponent::InitializeSign`: per driving lane of the signal's validities, a box of
+    half size `box_lane_fraction` × half the lane width, centred on the lane at the signal's s moved
+    back (against the lane's direction) by that half size, clamped into the signal's lane section."""
+    import carla
+
+    road, s_sig = int(landmark.road_id), float(landmark.s)
+    bounds = sections.get(road, [0.0, math.inf])
+    k = max(0, int(np.searchsorted(bounds[:-1], s_sig, side="right")) - 1)
+    s0, s1 = bounds[k], bounds[k + 1]
+    out = []
+    for lo, hi in landmark.get_lane_validities():
+        for lane in range(min(lo, hi), max(lo, hi) + 1):
+            wp = town.carla_map.get_waypoint_xodr(road, lane, s_sig) if lane else None
+            if wp is None or wp.lane_type != carla.LaneType.Driving:
+                continue
+            half = rule.box_lane_fraction * float(wp.lane_width) / 2.0
+            s = s_sig - half if lane < 0 else s_sig + half
+            s = min(max(s, s0 + _EPS), s1 - _EPS)
+            centre = town.carla_map.get_waypoint_xodr(road, lane, s)
+            out.append((location_to_world((centre or wp).transform.location)[:2], half))
+    return out
+
+
+_EPS = 1e-5
+
+
 def stop_boxes(town, rule: StopSignRule) -> StopBoxes:
-    """`StopBoxes` of `town.stop_signs`."""
-    centre, half, lane, sign = [], [], [], []
-    for st in town.stop_signs:
-        ln = town.lanes[st.lane_id]
-        into_junction = any(town.lanes[j].is_junction for j in ln.successors)
-        s = min(ln.length, st.stop_s + STOP_LINE_BACKOFF) if into_junction else st.stop_s
-        p, _ = ln.interpolate(s)
-        w = float(np.interp(s, ln.s, ln.widths)) if ln.widths is not None else ln.width
-        centre.append(p[0])
-        half.append(rule.box_lane_fraction * w / 2.0)
-        lane.append(st.lane_id)
-        sign.append(st.id)
+    """`StopBoxes` of `town.stop_signs`: each sign's box is the one of its OpenDRIVE signal nearest to
+    its stop line (a signal with several lanes has a box per lane)."""
+    signs = town.stop_signs
+    if not signs:
+        return StopBoxes(np.zeros((0, 2)), np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    sections = _sections(town.path)
+    landmarks: dict[str, list] = {}
+    for lm in town.carla_map.get_all_landmarks_of_type(STOP_SIGN_TYPE):
+        landmarks.setdefault(str(lm.id), []).append(lm)
+    centre, half = [], []
+    for st in signs:
+        boxes = [b for lm in landmarks.get(st.signal_id, []) for b in _landmark_boxes(town, lm, sections, rule)]
+        if not boxes:
+            raise ValueError(f"{town.name}: stop sign {st.signal_id} has no trigger box on a driving lane")
+        c, h = min(boxes, key=lambda b: float(np.linalg.norm(b[0] - np.asarray(st.stop_xy))))
+        centre.append(c)
+        half.append(h)
     return StopBoxes(
         centre=np.asarray(centre, dtype=np.float64).reshape(-1, 2),
         half=np.asarray(half, dtype=np.float64),
-        lane=np.asarray(lane, dtype=np.int64),
-        sign=np.asarray(sign, dtype=np.int64),
+        lane=np.asarray([st.lane_id for st in signs], dtype=np.int64),
+        sign=np.asarray([st.id for st in signs], dtype=np.int64),
     )
 
 
