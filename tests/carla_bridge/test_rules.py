@@ -76,3 +76,19 @@ def test_bad_rule_files_name_the_field(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         load_rules(bad)
+
+
+def test_sim_run_cli_takes_the_rule_set(tmp_path, capsys):
+    """`drivewm sim run --rules bench2drive` judges and scores by that rule set and records it."""
+    from drivewm.cli import main
+
+    out = tmp_path / "out"
+    args = ["sim", "run", "--routes", "routes_devtest", "--route-ids", "0", "--max-length", "30", "--vehicles", "2"]
+    assert main([*args, "--pedestrians", "0", "--animation", "none", "--rules", "bench2drive", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    rec = res["routes"][0]
+    assert res["rules"]["name"] == "bench2drive" and rec["rules"]["name"] == "bench2drive"
+    assert rec["status"] == "Completed" and rec["success"] is True and rec["driving_score"] == 100.0
+    assert res["statistics"]["bench2drive"]["success_rate"]["mean"] == 1.0
+    assert main([*args, "--rules", "leaderboard-3", "--out", str(tmp_path / "o2")]) == 2
+    assert "unknown rule set 'leaderboard-3'" in capsys.readouterr().err
