@@ -30,6 +30,71 @@ class OtherKind(IntEnum):
 
 
 @nb.njit(cache=True)
+def _overlap(ax, ay, ayaw, al, aw, bx, by, byaw, bl, bw) -> bool:
+    """Separating-axis test of two oriented rectangles (touching counts as overlap)."""
+    dx, dy = bx - ax, by - ay
+    ca, sa, cb, sb = math.cos(ayaw), math.sin(ayaw), math.cos(byaw), math.sin(byaw)
+    tol = 1e-9 * (abs(ax) + abs(ay) + abs(bx) + abs(by) + al + aw + bl + bw)
+    for ux, uy in ((ca, sa), (-sa, ca), (cb, sb), (-sb, cb)):
+        ra = 0.5 * al * abs(ca * ux + sa * uy) + 0.5 * aw * abs(-sa * ux + ca * uy)
+        rb = 0.5 * bl * abs(cb * ux + sb * uy) + 0.5 * bw * abs(-sb * ux + cb * uy)
+        if abs(dx * ux + dy * uy) - ra - rb > tol:
+            return False
+    return True
+
+
+@nb.njit(cache=True)
+def _contacts(ego, vxy, vyaw, vsize, vvalid, pxy, pyaw, pvalid, ped_l, ped_w, sbox, svalid):
+    W, N = vvalid.shape
+    P, S = pvalid.shape[1], svalid.shape[1]
+    out = np.zeros((W, N + P + S), dtype=np.bool_)
+    for w in range(W):
+        ex, ey, eyaw, el, ew = ego[w, 0], ego[w, 1], ego[w, 2], ego[w, 3], ego[w, 4]
+        reach = 0.5 * math.hypot(el, ew)
+        for n in range(N):
+            r = reach + 0.5 * math.hypot(vsize[w, n, 0], vsize[w, n, 1])
+            if vvalid[w, n] and (vxy[w, n, 0] - ex) ** 2 + (vxy[w, n, 1] - ey) ** 2 <= r * r:
+                out[w, n] = _overlap(
+                    ex, ey, eyaw, el, ew, vxy[w, n, 0], vxy[w, n, 1], vyaw[w, n], vsize[w, n, 0], vsize[w, n, 1]
+                )
+        for p in range(P):
+            r = reach + 0.5 * math.hypot(ped_l, ped_w)
+            if pvalid[w, p] and (pxy[w, p, 0] - ex) ** 2 + (pxy[w, p, 1] - ey) ** 2 <= r * r:
+                out[w, N + p] = _overlap(ex, ey, eyaw, el, ew, pxy[w, p, 0], pxy[w, p, 1], pyaw[w, p], ped_l, ped_w)
+        for k in range(S):
+            r = reach + 0.5 * math.hypot(sbox[w, k, 3], sbox[w, k, 4])
+            if svalid[w, k] and (sbox[w, k, 0] - ex) ** 2 + (sbox[w, k, 1] - ey) ** 2 <= r * r:
+                b = sbox[w, k]
+                out[w, N + P + k] = _overlap(ex, ey, eyaw, el, ew, b[0], b[1], b[2], b[3], b[4])
+    return out
+
+
+def contacts(ego_box: np.ndarray, vehicles, pedestrians, statics, ped_size: tuple[float, float]) -> np.ndarray:
+    """The collision sensor: `[W, A]` bool, the ego's box touches each agent's (vehicles, pedestrians,
+    statics in that order; a bounding-circle test first, then the exact separating-axis test).
+
+    Args:
+        ego_box: `[W, 5]` (x, y, yaw, length, width); vehicles / pedestrians / statics: the lite state's
+            groups (xy, yaw, size / box, valid); ped_size: pedestrian (length, width) [m].
+    """
+    v, p, s = vehicles, pedestrians, statics
+    return _contacts(
+        np.ascontiguousarray(ego_box, dtype=np.float64),
+        v.xy.numpy(),
+        v.yaw.numpy(),
+        v.size.numpy(),
+        v.valid.numpy(),
+        p.xy.numpy(),
+        p.yaw.numpy(),
+        p.valid.numpy(),
+        float(ped_size[0]),
+        float(ped_size[1]),
+        s.box.numpy(),
+        s.valid.numpy(),
+    )
+
+
+@nb.njit(cache=True)
 def _filter(contact, ids, pos, speed, time, last_id, last_time, last_xy, has_xy, radius, max_id_time, min_speed):
     W, A = contact.shape
     counted = np.zeros((W, A), dtype=np.bool_)

@@ -7,10 +7,27 @@ ahead), rounded to 0.01 %; the route is complete (100 %) once that share exceeds
 
 from __future__ import annotations
 
+import math
+
+import numba as nb
 import numpy as np
 
 from carla_bridge.infractions.route_points import RoutePoints, passed_index
 from carla_bridge.rules import CompletionRule
+
+
+@nb.njit(cache=True)
+def _value(accum, xy_end, pos, index, completed, pct_threshold, dist_threshold):
+    W = pos.shape[0]
+    pct = np.empty(W)
+    done = completed.copy()
+    for w in range(W):
+        pct[w] = np.round(accum[index[w]] / accum[-1] * 100.0, 2)
+        near = math.hypot(pos[w, 0] - xy_end[0], pos[w, 1] - xy_end[1]) < dist_threshold
+        done[w] = done[w] or (pct[w] > pct_threshold and near)
+        if done[w]:
+            pct[w] = 100.0
+    return pct, done
 
 
 def completion_update(
@@ -27,7 +44,13 @@ def completion_update(
     """
     location = np.ascontiguousarray(location, dtype=np.float64)
     index = passed_index(points.xy, points.forward, location, np.asarray(index, dtype=np.int64), int(rule.window))
-    pct = np.round(points.accum[index] / points.length * 100.0, 2)
-    near_end = np.linalg.norm(location - points.xy[-1], axis=-1) < rule.distance_threshold
-    completed = np.asarray(completed, dtype=bool) | ((pct > rule.percentage_threshold) & near_end)
-    return index, np.where(completed, 100.0, pct), completed
+    pct, completed = _value(
+        points.accum,
+        points.xy[-1],
+        location,
+        index,
+        np.asarray(completed, dtype=np.bool_),
+        float(rule.percentage_threshold),
+        float(rule.distance_threshold),
+    )
+    return index, pct, completed

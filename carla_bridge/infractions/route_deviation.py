@@ -8,10 +8,28 @@ of the route.
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
 from carla_bridge.infractions.route_points import RoutePoints, closest_index
 from carla_bridge.rules import RouteDeviationRule
+
+
+@nb.njit(cache=True)
+def _update(accum, index, closest, dist, out_distance, in_safe, offroad_max, offroad_min, max_pct):
+    W = index.shape[0]
+    out, safe = out_distance.copy(), in_safe.copy()
+    deviated = np.zeros(W, dtype=np.bool_)
+    for w in range(W):
+        if dist[w] >= offroad_max:
+            deviated[w] = True
+        else:
+            safe[w] = dist[w] < offroad_min
+        if closest[w] != index[w] and not safe[w]:
+            out[w] += accum[closest[w]] - accum[index[w]]
+            if 100.0 * out[w] / accum[-1] > max_pct:
+                deviated[w] = True
+    return out, safe, deviated
 
 
 def route_deviation_update(
@@ -33,9 +51,15 @@ def route_deviation_update(
     """
     index = np.asarray(index, dtype=np.int64)
     closest, dist = closest_index(points.xy, np.ascontiguousarray(location, dtype=np.float64), index, int(rule.window))
-    deviated = dist >= rule.offroad_max
-    in_safe = np.where(deviated, in_safe, dist < rule.offroad_min)
-    far_advance = (closest != index) & ~in_safe
-    out_distance = out_distance + np.where(far_advance, points.accum[closest] - points.accum[index], 0.0)
-    deviated |= far_advance & (100.0 * out_distance / points.length > rule.max_route_percentage)
+    out_distance, in_safe, deviated = _update(
+        points.accum,
+        index,
+        closest,
+        dist,
+        np.asarray(out_distance, dtype=np.float64),
+        np.asarray(in_safe, dtype=np.bool_),
+        float(rule.offroad_max),
+        float(rule.offroad_min),
+        float(rule.max_route_percentage),
+    )
     return closest, out_distance, in_safe, deviated

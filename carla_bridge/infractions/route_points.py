@@ -91,11 +91,18 @@ def route_points(town, plan, spacing: float = 1.0) -> RoutePoints:
     )
 
 
+@nb.njit(cache=True)
+def _centre(pose: np.ndarray, a: float) -> np.ndarray:
+    out = np.empty((pose.shape[0], 2))
+    for w in range(pose.shape[0]):
+        out[w, 0] = pose[w, 0] + a * math.cos(pose[w, 2])
+        out[w, 1] = pose[w, 1] + a * math.sin(pose[w, 2])
+    return out
+
+
 def ego_centre(pose: np.ndarray) -> np.ndarray:
     """`[W, 2]` box centres (the actor location the criteria use) of rear-axle poses `[W, 3]`."""
-    pose = np.asarray(pose, dtype=np.float64)
-    a = EGO.rear_axle_to_center
-    return np.stack([pose[:, 0] + a * np.cos(pose[:, 2]), pose[:, 1] + a * np.sin(pose[:, 2])], -1)
+    return _centre(np.ascontiguousarray(pose, dtype=np.float64), float(EGO.rear_axle_to_center))
 
 
 @nb.njit(cache=True)

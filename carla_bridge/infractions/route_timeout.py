@@ -35,8 +35,11 @@ def route_timeout_update(
     index = passed_index(
         points.xy, points.forward, np.ascontiguousarray(location, dtype=np.float64), old, int(rule.window)
     )
-    speed = points.speed_limit[index] * rule.speed_percentage / 100.0
-    budget = budget + np.where(index > old, (points.accum[index] - points.accum[old]) / speed, 0.0)
+    budget = np.asarray(budget, dtype=np.float64).copy()
+    grew = index > old
+    if grew.any():
+        speed = points.speed_limit[index[grew]] * rule.speed_percentage / 100.0
+        budget[grew] += (points.accum[index[grew]] - points.accum[old[grew]]) / speed
     return index, budget, np.asarray(time, dtype=np.float64) > budget
 
 

@@ -17,16 +17,14 @@ import dataclasses
 import math
 from dataclasses import replace
 
-import numba as nb
 import numpy as np
 import torch
 from torch import Tensor
 
 from agents import EGO, AgentClass
-from agents.boxes import boxes_overlap
 from carla_bridge.backend import Event
 from carla_bridge.infractions.blocked import blocked_update
-from carla_bridge.infractions.collision import collision_update, hit_from_behind
+from carla_bridge.infractions.collision import collision_update, contacts, hit_from_behind
 from carla_bridge.infractions.completion import completion_update
 from carla_bridge.infractions.min_speed import (
     MinSpeedState,
@@ -57,7 +55,6 @@ from carla_bridge.lite.views import agent_boxes
 from carla_bridge.progress import project_progress
 from carla_bridge.scoring import ROUTE_COMPLETION, InfractionKind
 
-_EGO_REACH = 0.5 * math.hypot(EGO.length, EGO.width)
 _HALF_LENGTH = 0.5 * EGO.length
 _F64, _I64, _BOOL = torch.float64, torch.int64, torch.bool
 
@@ -154,27 +151,6 @@ def switch_tests(
     return replace(state, route=replace(rs, **changes))
 
 
-@nb.njit(cache=True)
-def _near_ego(ego_box, vxy, vsize, vvalid, pxy, pvalid, sbox, svalid, ped_radius):
-    """Per world: which agents' bounding circles touch the ego box's (`[W, N + P + S]` bool, vehicles,
-    pedestrians, statics)."""
-    W, N = vvalid.shape
-    P, S = pvalid.shape[1], svalid.shape[1]
-    close = np.zeros((W, N + P + S), dtype=np.bool_)
-    for w in range(W):
-        ex, ey = ego_box[w, 0], ego_box[w, 1]
-        for n in range(N):
-            r = 0.5 * math.hypot(vsize[w, n, 0], vsize[w, n, 1]) + _EGO_REACH
-            close[w, n] = vvalid[w, n] and (vxy[w, n, 0] - ex) ** 2 + (vxy[w, n, 1] - ey) ** 2 <= r * r
-        for p in range(P):
-            r = ped_radius + _EGO_REACH
-            close[w, N + p] = pvalid[w, p] and (pxy[w, p, 0] - ex) ** 2 + (pxy[w, p, 1] - ey) ** 2 <= r * r
-        for k in range(S):
-            r = 0.5 * math.hypot(sbox[w, k, 3], sbox[w, k, 4]) + _EGO_REACH
-            close[w, N + P + k] = svalid[w, k] and (sbox[w, k, 0] - ex) ** 2 + (sbox[w, k, 1] - ey) ** 2 <= r * r
-    return close
-
-
 class _Emitter:
     """Collects the events of one step, for worlds whose route had not ended before it."""
 
@@ -189,24 +165,10 @@ class _Emitter:
 
 
 def _collisions(state, info, rs, loc, speed, time, active, cfg, emit) -> dict[str, Tensor]:
-    v, p, s = state.vehicles, state.pedestrians, state.statics
-    ego_box = info.ego_box
-    close = _near_ego(
-        ego_box.numpy(),
-        v.xy.numpy(),
-        v.size.numpy(),
-        v.valid.numpy(),
-        p.xy.numpy(),
-        p.valid.numpy(),
-        s.box.numpy(),
-        s.valid.numpy(),
-        0.5 * math.hypot(*PED_SIZE[:2]),
-    )
-    contact = np.zeros_like(close)
-    ids = np.zeros(close.shape, dtype=np.int64)
-    if close.any():
+    contact = contacts(info.ego_box.numpy(), state.vehicles, state.pedestrians, state.statics, PED_SIZE[:2])
+    ids = np.zeros(contact.shape, dtype=np.int64)
+    if contact.any():
         boxes, _, cls, ids_t, is_static = agent_boxes(state)
-        contact = (boxes_overlap(ego_box[:, None, :], boxes)[:, 0, :] & torch.from_numpy(close)).numpy()
         ids = ids_t.numpy()
     counted, last_id, last_time, last_xy, has_xy = collision_update(
         contact & active[:, None],
@@ -220,7 +182,7 @@ def _collisions(state, info, rs, loc, speed, time, active, cfg, emit) -> dict[st
         rs.collision_has_xy.numpy(),
         cfg.rules.collision,
     )
-    for w, a in zip(*np.nonzero(counted)):  # only where boxes were computed (contact needs close)
+    for w, a in zip(*np.nonzero(counted)):  # only where boxes were computed (a count needs a contact)
         c = AgentClass(int(cls[w, a]))
         if c == AgentClass.PEDESTRIAN:
             kind = InfractionKind.COLLISION_PEDESTRIAN
@@ -312,9 +274,12 @@ def _stop_signs(rs, route, town, loc, yaw, speed, active, cfg, emit) -> dict[str
     }
 
 
-def _lane_facts(route: RouteData, town, loc: np.ndarray, index: np.ndarray, cfg: LiteConfig) -> LaneFacts:
+def _lane_facts(
+    route: RouteData, town, loc: np.ndarray, index: np.ndarray, active: np.ndarray, cfg: LiteConfig
+) -> LaneFacts:
     """Nearest-lane facts: from the route's own waypoint when the ego is within `FAST_LATERAL` of the
-    route, else from the town's lane projection."""
+    route, else from the town's lane projection (only where the route is still running: the others'
+    bookkeeping is frozen anyway)."""
     pts = route.criteria.points
     rule = cfg.rules.outside_lanes
     near = lateral_distance(pts.xy, loc, index, 2, rule.window + 2) <= FAST_LATERAL
@@ -326,7 +291,7 @@ def _lane_facts(route: RouteData, town, loc: np.ndarray, index: np.ndarray, cfg:
         junction=pts.junction[k].copy(),
         yaw=pts.yaw[k].copy(),
     )
-    far = np.flatnonzero(~near)
+    far = np.flatnonzero(~near & active)
     if len(far):
         slow = lane_facts(town, route.criteria.parking, loc[far], rule)
         for name in ("outside", "road", "lane", "junction", "yaw"):
@@ -334,8 +299,8 @@ def _lane_facts(route: RouteData, town, loc: np.ndarray, index: np.ndarray, cfg:
     return facts
 
 
-def _outside_lanes(rs, route, town, loc, yaw, cfg) -> dict[str, Tensor]:
-    facts = _lane_facts(route, town, loc, rs.ol_index.numpy(), cfg)
+def _outside_lanes(rs, route, town, loc, yaw, active, cfg) -> dict[str, Tensor]:
+    facts = _lane_facts(route, town, loc, rs.ol_index.numpy(), active, cfg)
     ol = outside_lanes_update(route.criteria.points, loc, yaw, facts, _ol_state(rs), cfg.rules.outside_lanes)
     return {f"ol_{k}": torch.from_numpy(np.asarray(getattr(ol, k))) for k in _OL_FIELDS}
 
@@ -409,9 +374,11 @@ def judge(
     """Judge one step: update the route bookkeeping of `state` (after the step from `prev`) and emit
     the step's events (see the module docstring)."""
     r0 = prev.route
+    active = ~r0.done.numpy()
+    if not active.any():  # every route ended: its bookkeeping stays frozen
+        return replace(state, route=r0), []
     rules = cfg.rules
     pts = route.criteria.points
-    active = ~r0.done.numpy()
     pose = state.ego.pose.numpy()
     speed, time = state.ego.speed.numpy(), state.time.numpy()
     loc, yaw = ego_centre(pose), pose[:, 2]
@@ -427,7 +394,7 @@ def judge(
         completion=torch.from_numpy(c_value),
         completed=torch.from_numpy(completed),
     )
-    changes.update(_outside_lanes(r0, route, town, loc, yaw, cfg))
+    changes.update(_outside_lanes(r0, route, town, loc, yaw, active, cfg))
     changes.update(_collisions(state, info, r0, loc, speed, time, active, cfg, emit))
     if len(route.criteria.lines.head):
         changes.update(_red_lights(info, r0, route, town, loc, yaw, cfg, emit))

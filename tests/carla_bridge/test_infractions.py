@@ -396,3 +396,38 @@ def test_stop_box_placement_as_carla(crossroads):
         assert np.linalg.norm(boxes.centre[k] - entry) == pytest.approx(1.5 + boxes.half[k], abs=1e-3)
         assert boxes.lane[k] == st.lane_id and boxes.sign[k] == st.id
     assert len(stop_boxes(load_town("Town01"), LB.stop_sign).half) == 0  # no stop signals in Town01
+
+
+def test_collision_sensor_contacts_match_the_box_overlap_reference(town01, town01_map_data):
+    """The sensor's contacts (bounding circles, then a separating-axis test) equal `agents.boxes.boxes_overlap`
+    on the agents of real Town01 worlds, the ego moved over a grid of places, and count touching boxes."""
+    import torch
+
+    from agents.boxes import boxes_overlap
+    from carla_bridge.infractions.collision import contacts
+    from carla_bridge.lite.config import LiteConfig
+    from carla_bridge.lite.population import PED_SIZE
+    from carla_bridge.lite.views import agent_boxes
+    from tests.carla_bridge.sim_testkit import make_world
+
+    w = make_world(town01, town01_map_data, LiteConfig(num_vehicles=60, num_pedestrians=40, num_parked=12), seed=4)
+    st = w.state
+    boxes, valid, *_ = agent_boxes(st)
+    rng = np.random.default_rng(0)
+    picks = boxes[0, valid[0]].numpy()
+    egos = picks[rng.integers(len(picks), size=400), :2] + rng.normal(0.0, 2.5, (400, 2))
+    ego = np.concatenate([egos, rng.uniform(-np.pi, np.pi, (400, 1)), np.tile([4.084, 1.85], (400, 1))], -1)
+    many = st.select(torch.zeros(400, dtype=torch.int64))
+    got = contacts(ego, many.vehicles, many.pedestrians, many.statics, PED_SIZE[:2])
+    ref = (boxes_overlap(torch.from_numpy(ego)[:, None, :], boxes.expand(400, -1, -1))[:, 0, :] & valid).numpy()
+    assert got.sum() > 20 and (got == ref).all()
+    # exactly touching boxes (a shared edge) are in contact, as in the reference
+    touching = np.array(
+        [[float(picks[0, 0]) + 0.5 * (picks[0, 3] + 4.084), float(picks[0, 1]), float(picks[0, 2]), 4.084, 1.85]]
+    )
+    c, s = math.cos(picks[0, 2]), math.sin(picks[0, 2])
+    touching[0, :2] = picks[0, :2] + 0.5 * (picks[0, 3] + 4.084) * np.array([c, s])
+    one = st.select(torch.zeros(1, dtype=torch.int64))
+    assert contacts(touching, one.vehicles, one.pedestrians, one.statics, PED_SIZE[:2])[
+        0, np.flatnonzero(valid[0].numpy())[0]
+    ]
