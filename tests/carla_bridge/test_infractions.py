@@ -422,11 +422,10 @@ def test_collision_sensor_contacts_match_the_box_overlap_reference(town01, town0
     ref = (boxes_overlap(torch.from_numpy(ego)[:, None, :], boxes.expand(400, -1, -1))[:, 0, :] & valid).numpy()
     assert got.sum() > 20 and (got == ref).all()
     # exactly touching boxes (a shared edge) are in contact, as in the reference
-    touching = np.array(
-        [[float(picks[0, 0]) + 0.5 * (picks[0, 3] + 4.084), float(picks[0, 1]), float(picks[0, 2]), 4.084, 1.85]]
-    )
     c, s = math.cos(picks[0, 2]), math.sin(picks[0, 2])
-    touching[0, :2] = picks[0, :2] + 0.5 * (picks[0, 3] + 4.084) * np.array([c, s])
+    centre = picks[0, :2] + 0.5 * (picks[0, 3] + 4.084) * np.array([c, s])  # nose to tail, same heading
+    touching = np.array([[centre[0], centre[1], picks[0, 2], 4.084, 1.85]])
+    assert boxes_overlap(torch.from_numpy(touching)[:, None, :], torch.from_numpy(picks[:1])[None])[0, 0, 0]
     one = st.select(torch.zeros(1, dtype=torch.int64))
     assert contacts(touching, one.vehicles, one.pedestrians, one.statics, PED_SIZE[:2])[
         0, np.flatnonzero(valid[0].numpy())[0]
