@@ -22,7 +22,7 @@ The lite simulator applies them in `carla_bridge.lite.criteria`; penalties live 
 """
 
 from carla_bridge.infractions.blocked import blocked_update
-from carla_bridge.infractions.collision import OtherKind, collision_update
+from carla_bridge.infractions.collision import collision_update, contacts
 from carla_bridge.infractions.completion import completion_update
 from carla_bridge.infractions.context import CriteriaContext, criteria_context
 from carla_bridge.infractions.min_speed import MinSpeedState, min_speed_finish, min_speed_update, traffic_mean_speed
@@ -39,7 +39,6 @@ __all__ = [
     "CriteriaContext",
     "LaneFacts",
     "MinSpeedState",
-    "OtherKind",
     "OutsideLanesState",
     "RoutePoints",
     "StopBoxes",
@@ -48,6 +47,7 @@ __all__ = [
     "closest_index",
     "collision_update",
     "completion_update",
+    "contacts",
     "criteria_context",
     "ego_centre",
     "full_route_budget",

@@ -13,20 +13,11 @@ Actor kinds follow the actor's type id: vehicles (bicycles included), walkers, a
 from __future__ import annotations
 
 import math
-from enum import IntEnum
 
 import numba as nb
 import numpy as np
 
 from carla_bridge.rules import CollisionRule
-
-
-class OtherKind(IntEnum):
-    """What the ego hit (the collision event it gives)."""
-
-    VEHICLE = 0
-    WALKER = 1
-    STATIC = 2
 
 
 @nb.njit(cache=True)

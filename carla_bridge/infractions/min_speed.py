@@ -12,7 +12,7 @@ emitted below 100 % (or at every checkpoint with `event_every_checkpoint`, Bench
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -103,9 +103,3 @@ def min_speed_finish(
         for w in np.asarray(worlds).reshape(-1)
         if points.accum[state.index[w]] / points.length > rule.final_fraction
     }
-
-
-def restart(state: MinSpeedState, worlds: np.ndarray) -> MinSpeedState:
-    """The state with the sums of `worlds [W]` (bool) cleared (after a final judgement)."""
-    keep = ~np.asarray(worlds, dtype=bool)
-    return replace(state, **{k: np.where(keep, getattr(state, k), 0.0) for k in ("traffic_sum", "ego_sum", "points")})
