@@ -63,8 +63,9 @@ def main() -> None:
     for w in (1, args.worlds):
         step_ms, judge_ms, done = measure(base.branch(w), args.steps)
         print(
-            f"  W={w:3d}: step {step_ms:6.3f} ms   criteria {judge_ms:6.3f} ms   criteria/step x{judge_ms / step_ms:4.2f}   "
-            f"per world {(step_ms + judge_ms) / w:6.3f} ms   routes ended {done}/{w}"
+            f"  W={w:3d}: step {step_ms:6.3f} ms   criteria {judge_ms:6.3f} ms   "
+            f"criteria/step x{judge_ms / step_ms:4.2f}   per world {(step_ms + judge_ms) / w:6.3f} ms   "
+            f"routes ended {done}/{w}"
         )
     print(f"  load average: {open('/proc/loadavg').read().split()[:3]}")
 
