@@ -4,6 +4,9 @@ and when a scenario switches the test back on; while it is off nothing is tracke
 
 from __future__ import annotations
 
+import math
+
+import numba as nb
 import numpy as np
 
 from carla_bridge.rules import BlockedRule
@@ -21,8 +24,26 @@ def blocked_update(
     Returns:
         since `[W]`, blocked `[W]` bool.
     """
-    speed, time, since = (np.asarray(x, dtype=np.float64) for x in (speed, time, since))
-    active = np.asarray(active, dtype=bool)
-    slow = (speed < rule.min_speed) & np.isfinite(since)
-    blocked = active & slow & (time - since > rule.max_time)
-    return np.where(active & ~slow, time, since), blocked
+    return _update(
+        np.asarray(speed, dtype=np.float64),
+        np.asarray(time, dtype=np.float64),
+        np.asarray(since, dtype=np.float64),
+        np.asarray(active, dtype=np.bool_),
+        float(rule.min_speed),
+        float(rule.max_time),
+    )
+
+
+@nb.njit(cache=True)
+def _update(speed, time, since, active, min_speed, max_time):
+    W = speed.shape[0]
+    out = since.copy()
+    blocked = np.zeros(W, dtype=np.bool_)
+    for w in range(W):
+        if not active[w]:
+            continue
+        if speed[w] < min_speed and math.isfinite(since[w]):
+            blocked[w] = time[w] - since[w] > max_time
+        else:
+            out[w] = time[w]
+    return out, blocked

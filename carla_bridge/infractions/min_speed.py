@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from carla_bridge.infractions.route_points import RoutePoints, passed_index
@@ -79,19 +80,36 @@ def min_speed_update(
     index = passed_index(
         points.xy, points.forward, np.ascontiguousarray(location, dtype=np.float64), state.index, int(rule.window)
     )
-    part = points.length / rule.checkpoints
-    reached = points.accum[index] - state.current > part
+    reached = points.accum[index] - state.current > points.length / rule.checkpoints
     judged = {int(w): checkpoint_value(state, int(w), rule) for w in np.flatnonzero(reached)}
-    keep = ~reached
-    traffic_sum, ego_sum, count = (np.where(keep, x, 0.0) for x in (state.traffic_sum, state.ego_sum, state.points))
-    state = MinSpeedState(
-        index=index,
-        current=np.where(reached, points.accum[index], state.current),
-        traffic_sum=traffic_sum + np.where(has_traffic, traffic_speed, 0.0),
-        ego_sum=ego_sum + np.where(has_traffic, ego_speed, 0.0),
-        points=count + has_traffic,
+    current, traffic_sum, ego_sum, count = _accumulate(
+        points.accum,
+        index,
+        reached,
+        state.current,
+        state.traffic_sum,
+        state.ego_sum,
+        state.points,
+        np.asarray(has_traffic, dtype=np.bool_),
+        np.asarray(traffic_speed, dtype=np.float64),
+        np.asarray(ego_speed, dtype=np.float64),
     )
-    return state, judged
+    return MinSpeedState(index, current, traffic_sum, ego_sum, count), judged
+
+
+@nb.njit(cache=True)
+def _accumulate(accum, index, reached, current, traffic_sum, ego_sum, points, has, traffic, ego):
+    """Restart the sums where a checkpoint was `reached`, then add this frame's speeds where traffic exists."""
+    W = index.shape[0]
+    cur, ts, es, n = current.copy(), traffic_sum.copy(), ego_sum.copy(), points.copy()
+    for w in range(W):
+        if reached[w]:
+            cur[w], ts[w], es[w], n[w] = accum[index[w]], 0.0, 0.0, 0.0
+        if has[w]:
+            ts[w] += traffic[w]
+            es[w] += ego[w]
+            n[w] += 1.0
+    return cur, ts, es, n
 
 
 def min_speed_finish(

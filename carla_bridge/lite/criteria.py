@@ -284,13 +284,8 @@ def _lane_facts(
     rule = cfg.rules.outside_lanes
     near = lateral_distance(pts.xy, loc, index, 2, rule.window + 2) <= FAST_LATERAL
     k, _ = closest_index(pts.xy, loc, np.maximum(index - 1, 0), rule.window + 2)
-    facts = LaneFacts(
-        outside=np.zeros(len(loc), dtype=bool),
-        road=pts.road_lane[k, 0].copy(),
-        lane=pts.road_lane[k, 1].copy(),
-        junction=pts.junction[k].copy(),
-        yaw=pts.yaw[k].copy(),
-    )
+    road_lane = pts.road_lane[k]
+    facts = LaneFacts(np.zeros(len(loc), dtype=bool), road_lane[:, 0], road_lane[:, 1], pts.junction[k], pts.yaw[k])
     far = np.flatnonzero(~near & active)
     if len(far):
         slow = lane_facts(town, route.criteria.parking, loc[far], rule)
