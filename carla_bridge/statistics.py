@@ -74,7 +74,8 @@ def global_statistics(records: Sequence[dict[str, Any]], rules: RuleSet | None =
     """The global record of a set of runs (see the module docstring).
 
     Returns:
-        {rules, runs, scores {key: {mean, std, ci95, n}}, by_seed {seed: {key: mean}}, status, exceptions
+        {rules, runs, scores {key: {mean, std, ci95, n}}, by_seed {seed: {key: mean}}, by_route and
+        by_scenario_type {key: {runs, driving_score, route_completion (mean, ci95)[, success_rate]}}, status, exceptions
         [(route_id, seed, status)], total_length_m, km_driven, infractions {key: per km (outside lanes: km)},
         infraction_totals {key: count (outside lanes: km)}, and `bench2drive` under rules with a benchmark}.
     """
@@ -96,9 +97,7 @@ def global_statistics(records: Sequence[dict[str, Any]], rules: RuleSet | None =
         for k, v in infraction_values(r).items():
             totals[k] += v
     per_km = {k: round(v if k == InfractionKind.OUTSIDE_ROUTE_LANES.value else v / km, 3) for k, v in totals.items()}
-    seeds: dict[Any, list[dict[str, Any]]] = {}
-    for r in records:
-        seeds.setdefault(r.get("seed"), []).append(r)
+    seeds = _group(records, "seed")
     out: dict[str, Any] = {
         "rules": {"name": rules.name, "version": rules.version, "digest": rules.digest},
         "runs": len(records),
@@ -106,6 +105,10 @@ def global_statistics(records: Sequence[dict[str, Any]], rules: RuleSet | None =
         "by_seed": {
             str(seed): {k: round(float(np.mean([float(r[k]) for r in rs])), 6) for k in SCORE_KEYS}
             for seed, rs in sorted(seeds.items(), key=lambda kv: str(kv[0]))
+        },
+        "by_route": {str(k): _group_summary(rs) for k, rs in sorted(_group(records, "route_id").items(), key=_order)},
+        "by_scenario_type": {
+            str(k): _group_summary(rs) for k, rs in sorted(_group(records, "scenario_type").items(), key=_order) if k
         },
         "status": status,
         "exceptions": exceptions,
@@ -116,6 +119,35 @@ def global_statistics(records: Sequence[dict[str, Any]], rules: RuleSet | None =
     }
     if rules.benchmark is not None:
         out["bench2drive"] = bench2drive_statistics(records, rules)
+    return out
+
+
+def _group(records: Sequence[dict[str, Any]], key: str) -> dict[Any, list[dict[str, Any]]]:
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for r in records:
+        out.setdefault(r.get(key), []).append(r)
+    return out
+
+
+def _order(item: tuple[Any, Any]) -> tuple[int, str]:
+    k = str(item[0])
+    return (int(k), "") if k.isdigit() else (1 << 30, k)
+
+
+def _group_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Runs, driving score and route completion (mean ± ci95), and the success rate where known."""
+    ds, rc = (
+        mean_ci([float(r["driving_score"]) for r in records]),
+        mean_ci([float(r["route_completion"]) for r in records]),
+    )
+    out = {
+        "runs": len(records),
+        "driving_score": {"mean": round(ds[0], 6), "ci95": round(ds[1], 6)},
+        "route_completion": {"mean": round(rc[0], 6), "ci95": round(rc[1], 6)},
+    }
+    known = [bool(r["success"]) for r in records if r.get("success") is not None]
+    if known:
+        out["success_rate"] = sum(known) / len(known)
     return out
 
 

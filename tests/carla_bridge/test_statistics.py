@@ -62,6 +62,12 @@ def test_global_record_means_std_km_and_rates():
         "0": {"driving_score": 80.0, "route_completion": 100.0, "infraction_penalty": 0.8},
         "1": {"driving_score": 65.0, "route_completion": 75.0, "infraction_penalty": 0.8},
     }
+    assert g["by_route"]["2"] == {
+        "runs": 1,
+        "driving_score": {"mean": 30.0, "ci95": 0.0},
+        "route_completion": {"mean": 50.0, "ci95": 0.0},
+    }
+    assert list(g["by_route"]) == ["1", "2", "3"] and g["by_scenario_type"] == {}
     assert global_statistics(records[:1], LB)["status"] == "Completed"
     assert global_statistics(records[2:], LB)["scores"]["driving_score"]["ci95"] == 0.0
     assert "bench2drive" not in g
@@ -102,6 +108,9 @@ def test_bench2drive_success_rate_abilities_efficiency_smoothness():
     assert s["efficiency"]["mean"] == pytest.approx(60.0) and s["efficiency"]["n"] == 2
     assert s["smoothness"]["mean"] == pytest.approx(0.75)
     assert s["per_type"]["Accident"] == {"success": 1, "total": 1}
-    assert global_statistics(records, B2D)["bench2drive"]["success_rate"]["mean"] == pytest.approx(0.4)
+    g = global_statistics(records, B2D)
+    assert g["bench2drive"]["success_rate"]["mean"] == pytest.approx(0.4)
+    assert g["by_scenario_type"]["Accident"]["success_rate"] == 1.0
+    assert g["by_scenario_type"]["BlockedIntersection"]["driving_score"]["mean"] == 60.0
     with pytest.raises(ValueError, match="no benchmark"):
         bench2drive_statistics(records, LB)
