@@ -20,6 +20,8 @@ class EgoVehicle:
         height: box height [m].
         wheelbase: distance rear axle → front axle [m].
         rear_axle_to_center: distance rear axle → box centre along x [m].
+        front_overhang: distance rear axle → front bumper along x [m] (derived: the centre
+            offset plus half the length).
     """
 
     length: float = 4.084
@@ -27,6 +29,11 @@ class EgoVehicle:
     height: float = 1.56
     wheelbase: float = 2.588
     rear_axle_to_center: float = 1.38
+
+    @property
+    def front_overhang(self) -> float:
+        """Rear axle → front bumper along x [m]: where "the ego reaches" a stop line or a route end."""
+        return self.rear_axle_to_center + 0.5 * self.length
 
     @property
     def size(self) -> tuple[float, float, float]:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from carla_bridge.closed_loop.harness import BackendSpec
+from carla_bridge.closed_loop.backend_spec import BackendSpec
 from carla_bridge.closed_loop.runner import RunLimits, run_route
 from carla_bridge.routes import parse_routes
 

@@ -24,8 +24,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drivewm.data.synthetic import synthetic_batch
 from drivewm.model import DriveWorldModel, ModelConfig
+from tests.drivewm.synthetic_batches import synthetic_batch
 
 
 def load_config(path: str) -> ModelConfig:
@@ -83,9 +83,7 @@ def latency(cfg: ModelConfig, device: str, repeats: int) -> list[dict]:
             plans = plans_for(n, cfg.horizon, device)
             roll = _timed(lambda p=plans: model.rollout(scene, p), device, repeats)
             total = _timed(lambda p=plans: model.rollout(model.encode(obs, scene), p), device, repeats)
-            model.plan_conditioning = False
-            off = _timed(lambda p=plans: model.rollout(scene, p), device, repeats)
-            model.plan_conditioning = True
+            off = _timed(lambda p=plans: model.rollout(scene, p, plan_conditioning=False), device, repeats)
             pred = model.rollout(scene, plans)
             out_mb = (
                 sum(t.numel() * t.element_size() for t in (pred.obstacle_prob, pred.agent_trajs, pred.agent_mode_probs))

@@ -1,12 +1,12 @@
 """Benchmark: the vectorized plan scorer vs the shapely references, identical gates asserted.
 
-Scenes come from `planner.synthetic.random_scenes` (hard on purpose: obstacle cells, agent modes and
+Scenes come from `tests/planner/synthetic_scenes.py` `random_scenes` (hard on purpose: obstacle cells, agent modes and
 non-drivable cells placed within ±0.3 m of the ego boxes of random plans; a red light ahead), with
 8 agents × 3 modes, and the planner's own scene (the cv-gt replan step of `bench_planner_step.py`). For
 N = 16 and N = 128 plans per scene the three implementations score the same scenes one at a time
 (B = 1, as in closed loop):
 - vectorized: `planner.scorer.score_plans` (torch, one pass over all N plans);
-- plain reference: `planner.reference_scorer.reference_gates` (shapely polygons, per plan, per step);
+- plain reference: `tests/planner/reference_scorer.py` `reference_gates` (shapely polygons, per plan, per step);
 - vectorized shapely: `reference_gates_vectorized` (shapely 2 array predicates per scene).
 Their gate matrices are asserted equal before any timing is trusted. Then an equivalence sweep over
 `--sweep` scenes × 4 plans reports the mismatch count, the share of plans failing a gate and the share
@@ -24,14 +24,19 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from planner.reference_scorer import reference_gates, reference_gates_vectorized
 from planner.scorer import Gate, score_plans
-from planner.synthetic import random_scenes
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the test-only scene builders
+
+from tests.planner.reference_scorer import reference_gates, reference_gates_vectorized
+from tests.planner.synthetic_scenes import random_scenes
 
 
 def _time(fn, repeats: int, warmup: bool = True) -> tuple[float, object]:

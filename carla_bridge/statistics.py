@@ -31,25 +31,32 @@ from carla_bridge.scoring import RECORD_ORDER, InfractionKind
 SCORE_KEYS = ("driving_score", "route_completion", "infraction_penalty")
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, int]:
-    """(mean, half width of the `confidence` interval (Student t; 0 for one value), n) of the finite values."""
+def mean_ci(values: Sequence[float | None], confidence: float = 0.95) -> tuple[float, float, int]:
+    """(mean, half width of the `confidence` interval (Student t), n) of the finite values; the half width
+    is NaN with fewer than two (an interval needs two runs), the mean NaN with none."""
     a = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     n = len(a)
     if n == 0:
         return float("nan"), float("nan"), 0
     if n == 1:
-        return float(a[0]), 0.0, 1
+        return float(a[0]), float("nan"), 1
     from scipy.stats import t
 
     half = float(t.ppf(0.5 + confidence / 2.0, n - 1) * a.std(ddof=1) / math.sqrt(n))
     return float(a.mean()), half, n
 
 
-def _summary(values: Sequence[float]) -> dict[str, float | int]:
+def _round(v: float, digits: int = 6) -> float | None:
+    """Rounded; None for an undefined value (JSON has no NaN)."""
+    return round(v, digits) if math.isfinite(v) else None
+
+
+def _summary(values: Sequence[float]) -> dict[str, float | int | None]:
+    """{mean, std (n − 1; 0 for one run, as the leaderboard), ci95 (None for one run), n}."""
     m, h, n = mean_ci(values)
     a = np.asarray(values, dtype=np.float64)
     std = float(a.std(ddof=1)) if n > 1 else 0.0
-    return {"mean": round(m, 6), "std": round(std, 3), "ci95": round(h, 6), "n": n}
+    return {"mean": _round(m), "std": round(std, 3), "ci95": _round(h), "n": n}
 
 
 def km_driven(record: dict[str, Any]) -> float:
@@ -142,8 +149,8 @@ def _group_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     )
     out = {
         "runs": len(records),
-        "driving_score": {"mean": round(ds[0], 6), "ci95": round(ds[1], 6)},
-        "route_completion": {"mean": round(rc[0], 6), "ci95": round(rc[1], 6)},
+        "driving_score": {"mean": _round(ds[0]), "ci95": _round(ds[1])},
+        "route_completion": {"mean": _round(rc[0]), "ci95": _round(rc[1])},
     }
     known = [bool(r["success"]) for r in records if r.get("success") is not None]
     if known:

@@ -1,9 +1,11 @@
 """Build agents and world models by name — one vocabulary for every command.
 
-World models: `drivewm` (the learned model, needs a checkpoint), `cv` (constant velocity on the
+World models: `drivewm` (the learned model, needs a checkpoint), `drivewm-noplan` (the same model
+with its plan pathway switched off in every rollout: the ablation), `cv` (constant velocity on the
 learned model's detections, needs a checkpoint), `cv-gt` (constant velocity on privileged ground
 truth), `empty` (an empty road), `oracle` (the lite simulator's true future under each plan,
-privileged, needs the run's simulator handle).
+privileged, needs the run's simulator handle). The one factory of the project: every command and
+evaluation builds its world models here (several from one loaded checkpoint with `learned=`).
 Agents: each world model behind a `DrivingAgent`, plus `autopilot` (the privileged rule-based
 expert, `carla_bridge.closed_loop.agent.AutopilotAgent`).
 
@@ -16,8 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+NO_PLAN = "drivewm-noplan"
+"""The learned model with plan conditioning off (`rollout(..., plan_conditioning=False)`)."""
+
 WORLD_MODELS: dict[str, str] = {
     "drivewm": "the learned world model (needs --ckpt)",
+    NO_PLAN: "the learned world model with its plan pathway off: the ablation (needs --ckpt)",
     "cv": "constant velocity on the learned model's detections (needs --ckpt)",
     "cv-gt": "constant velocity on ground-truth agents (privileged)",
     "empty": "an empty, fully drivable road (the floor)",
@@ -25,8 +31,8 @@ WORLD_MODELS: dict[str, str] = {
 }
 AGENTS: dict[str, str] = {**WORLD_MODELS, "autopilot": "the privileged rule-based expert (lite backend only)"}
 PRIVILEGED = frozenset({"cv-gt", "oracle", "autopilot"})
-NEEDS_CKPT = frozenset({"drivewm", "cv"})
-NEEDS_IMAGES = frozenset({"drivewm", "cv"})
+NEEDS_CKPT = frozenset({"drivewm", NO_PLAN, "cv"})
+NEEDS_IMAGES = frozenset({"drivewm", NO_PLAN, "cv"})
 
 
 def _check_name(name: str, known: dict[str, str], what: str) -> None:
@@ -40,17 +46,37 @@ def _check_ckpt(name: str, ckpt: str | None) -> None:
         raise ValueError(f"{name!r} needs a trained checkpoint: pass --ckpt PATH")
 
 
-def build_world_model(name: str, ckpt: str | None = None, device: str = "cpu", backend: Any = None) -> Any:
+def load_learned(ckpt: str, device: str = "cpu") -> Any:
+    """The learned `DriveWorldModel` of a checkpoint (to share between several world models)."""
+    from drivewm.model.checkpoint import load_world_model
+
+    return load_world_model(ckpt, device)
+
+
+def build_world_model(
+    name: str,
+    ckpt: str | None = None,
+    device: str = "cpu",
+    backend: Any = None,
+    *,
+    learned: Any = None,
+    oracle_dt: float = 0.1,
+    oracle_max_branch: int = 32,
+) -> Any:
     """A `planner.WorldModel` by name (see the module docstring).
 
     Args:
         name: one of `WORLD_MODELS`.
-        ckpt: checkpoint of the learned model (`drivewm`, `cv`).
+        ckpt: checkpoint of the learned model (`drivewm`, `drivewm-noplan`, `cv`).
         device: torch device of the learned model.
         backend: the lite simulator handle (`oracle` only).
+        learned: an already loaded learned model to use instead of loading `ckpt` (one model shared
+            by the `drivewm`, `drivewm-noplan` and `cv` rows of an evaluation).
+        oracle_dt: branch step of the oracle's simulation [s]; oracle_max_branch: branches per batch.
     """
     _check_name(name, WORLD_MODELS, "world model")
-    _check_ckpt(name, ckpt)
+    if learned is None:
+        _check_ckpt(name, ckpt)
     from planner.world_models import ConstantVelocityWorldModel, EmptyWorldModel
 
     if name == "empty":
@@ -66,13 +92,34 @@ def build_world_model(name: str, ckpt: str | None = None, device: str = "cpu", b
             from carla_bridge.oracle import OracleWorldModel
         except ImportError as err:
             raise ValueError(f"the oracle world model is not available in this build ({err})") from None
-        return OracleWorldModel(lite_world(backend))
-    from drivewm.model.checkpoint import load_world_model
-
-    model = load_world_model(ckpt, device)
+        return OracleWorldModel(lite_world(backend), dt=oracle_dt, max_branch=oracle_max_branch)
+    model = learned if learned is not None else load_learned(ckpt, device)  # type: ignore[arg-type]
     if name == "drivewm":
         return model
+    if name == NO_PLAN:
+        return NoPlanWorldModel(model)
     return ConstantVelocityWorldModel("cv", detector=_Detector(model))
+
+
+class NoPlanWorldModel:
+    """The learned model with its plan pathway switched off in every rollout (the ablation): the
+    same weights, `rollout(scene, plans, plan_conditioning=False)`; the model itself is not changed."""
+
+    name = NO_PLAN
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    @property
+    def config(self) -> Any:
+        """The learned model's config (its camera input size)."""
+        return self.model.config
+
+    def encode(self, obs: Any, prev: Any = None) -> Any:
+        return self.model.encode(obs, prev)
+
+    def rollout(self, scene: Any, plans: Any) -> Any:
+        return self.model.rollout(scene, plans, plan_conditioning=False)
 
 
 class _Detector:
@@ -136,7 +183,7 @@ def build_agent(
     replan_hz: float = 2.0,
     camera_size: tuple[int, int] = (400, 225),
 ) -> Any:
-    """An `Agent` by name (see the module docstring)."""
+    """An `Agent` by name (see the module docstring): a world model behind a `DrivingAgent`, or the autopilot."""
     _check_name(name, AGENTS, "agent")
     _check_ckpt(name, ckpt)
     if name == "autopilot":

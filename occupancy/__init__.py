@@ -1,6 +1,7 @@
 """occupancy: 3D semantic occupancy.
 
-Owns the voxel `GridSpec` (bounds, voxel size, world↔voxel), the 18-class Occ3D-nuScenes table,
+Owns the voxel `GridSpec` (bounds, voxel size, world↔voxel), the 18-class Occ3D-nuScenes table
+(`Occ3DClass`, the one numbering of the class ids),
 ground-truth builders (oriented boxes, ground layers, static structures → labels), visibility
 masks, Occ3D `labels.npz` reading/writing, metrics (IoU, mIoU per class and per horizon, on the
 camera mask), explicit resampling between grids, and BEV rendering for reports. It depends only
@@ -19,11 +20,11 @@ from occupancy.builders import (
 from occupancy.classes import (
     AGENT_CLASS_TO_NUSCENES_CATEGORY,
     AGENT_CLASS_TO_OCC3D,
-    FREE,
     NUM_CLASSES,
     NUSCENES_CATEGORY_TO_OCC3D,
     OCC3D_CLASSES,
     OCC3D_COLORS,
+    Occ3DClass,
 )
 from occupancy.grid import GridSpec
 from occupancy.io import labels_path, read_labels, write_labels
@@ -34,12 +35,12 @@ from occupancy.visibility import camera_rays, lidar_rays, ray_cast_mask, ray_cas
 __all__ = [
     "AGENT_CLASS_TO_NUSCENES_CATEGORY",
     "AGENT_CLASS_TO_OCC3D",
-    "FREE",
     "NUM_CLASSES",
     "NUSCENES_CATEGORY_TO_OCC3D",
     "OCC3D_CLASSES",
     "OCC3D_COLORS",
     "GridSpec",
+    "Occ3DClass",
     "OccupancyMetrics",
     "camera_rays",
     "compose_labels",

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from agents.ego import EGO, EgoVehicle
 from agents.se2 import se2_relative
-from occupancy.classes import FREE, NUM_CLASSES
+from occupancy.classes import NUM_CLASSES, Occ3DClass
 from occupancy.grid import GridSpec
 
 __all__ = [
@@ -56,8 +56,8 @@ def _check_boxes(boxes: Tensor, labels: Tensor | None, name: str) -> tuple[Tenso
     if labels.is_floating_point() or labels.dtype == torch.bool:
         raise ValueError(f"labels for {name} must be integer class ids, got {labels.dtype}")
     labels = labels.long()
-    if labels.numel() and (labels.min() < 0 or labels.max() >= FREE):
-        raise ValueError(f"labels for {name} must be Occ3D classes 0..{FREE - 1}, got {labels.tolist()}")
+    if labels.numel() and (labels.min() < 0 or labels.max() >= Occ3DClass.FREE):
+        raise ValueError(f"labels for {name} must be Occ3D classes 0..{Occ3DClass.FREE - 1}, got {labels.tolist()}")
     return boxes, labels
 
 
@@ -147,7 +147,7 @@ def voxelize_boxes(grid: GridSpec, boxes: Tensor, labels: Tensor) -> Tensor:
     """
     boxes, labels = _check_boxes(boxes, labels, "boxes")
     winner = voxelize_box_index(grid, boxes)
-    out = torch.full(winner.shape, FREE, dtype=torch.uint8, device=boxes.device)
+    out = torch.full(winner.shape, Occ3DClass.FREE, dtype=torch.uint8, device=boxes.device)
     hit = winner >= 0
     out[hit] = labels[winner[hit]].to(torch.uint8)
     return out
@@ -178,7 +178,7 @@ def paint_boxes(semantics: Tensor, grid: GridSpec, boxes: Tensor, labels: Tensor
     """
     _check_semantics(semantics, grid)
     painted = voxelize_boxes(grid, boxes, labels).to(semantics.device)
-    return torch.where(painted != FREE, painted, semantics)
+    return torch.where(painted != Occ3DClass.FREE, painted, semantics)
 
 
 def paint_structures(semantics: Tensor, grid: GridSpec, structures: Tensor, labels: Tensor) -> Tensor:
@@ -236,7 +236,7 @@ def paint_ground(
     top = ground_layer_index(grid, ground_z).to(semantics.device)  # [X, Y]
     iz = torch.arange(grid.shape[2], device=semantics.device)  # [Z]
     layer = (iz <= top[..., None]) & (iz > top[..., None] - thickness)  # [X, Y, Z]
-    layer &= (gc != FREE)[..., None]
+    layer &= (gc != Occ3DClass.FREE)[..., None]
     return torch.where(layer, gc.to(torch.uint8)[..., None].expand_as(semantics), semantics)
 
 
@@ -307,7 +307,7 @@ def compose_labels(
     Returns:
         `[X, Y, Z]` uint8 labels.
     """
-    sem = torch.full(grid.shape, FREE, dtype=torch.uint8, device=device)
+    sem = torch.full(grid.shape, Occ3DClass.FREE, dtype=torch.uint8, device=device)
     top = None
     if ground_classes is not None:
         sem = paint_ground(sem, ground_classes, ground_z, grid, ground_thickness)
@@ -325,9 +325,13 @@ def compose_labels(
         if ground_classes is not None:
             gc = torch.as_tensor(ground_classes, device=device)
             iz = torch.arange(grid.shape[2], device=device)
-            ground = (iz <= top[..., None]) & (iz > top[..., None] - ground_thickness) & (gc != FREE)[..., None]
-            keep = torch.where(ground, gc.to(torch.uint8)[..., None].expand_as(sem), torch.full_like(sem, FREE))
+            ground = (
+                (iz <= top[..., None]) & (iz > top[..., None] - ground_thickness) & (gc != Occ3DClass.FREE)[..., None]
+            )
+            keep = torch.where(
+                ground, gc.to(torch.uint8)[..., None].expand_as(sem), torch.full_like(sem, Occ3DClass.FREE)
+            )
         else:
-            keep = torch.full_like(sem, FREE)
+            keep = torch.full_like(sem, Occ3DClass.FREE)
         sem = torch.where(inside, keep, sem)
     return sem

@@ -10,6 +10,7 @@ FB-OCC), with `free` drawn white.
 from __future__ import annotations
 
 import json
+from enum import IntEnum
 from importlib import resources
 
 import numpy as np
@@ -19,44 +20,52 @@ from agents.states import AgentClass
 __all__ = [
     "AGENT_CLASS_TO_NUSCENES_CATEGORY",
     "AGENT_CLASS_TO_OCC3D",
-    "FREE",
     "GROUND_CLASSES",
     "NUM_CLASSES",
     "NUM_SEMANTIC_CLASSES",
     "NUSCENES_CATEGORY_TO_OCC3D",
     "OCC3D_CLASSES",
     "OCC3D_COLORS",
-    "OTHERS",
+    "Occ3DClass",
     "agent_class_to_occ3d_lut",
     "class_id",
     "load_occ3d_table",
 ]
 
-OCC3D_CLASSES: tuple[str, ...] = (
-    "others",
-    "barrier",
-    "bicycle",
-    "bus",
-    "car",
-    "construction_vehicle",
-    "motorcycle",
-    "pedestrian",
-    "traffic_cone",
-    "trailer",
-    "truck",
-    "driveable_surface",
-    "other_flat",
-    "sidewalk",
-    "terrain",
-    "manmade",
-    "vegetation",
-    "free",
+
+class Occ3DClass(IntEnum):
+    """Occ3D-nuScenes class ids (DESIGN.md §3): the one place they are numbered."""
+
+    OTHERS = 0
+    BARRIER = 1
+    BICYCLE = 2
+    BUS = 3
+    CAR = 4
+    CONSTRUCTION_VEHICLE = 5
+    MOTORCYCLE = 6
+    PEDESTRIAN = 7
+    TRAFFIC_CONE = 8
+    TRAILER = 9
+    TRUCK = 10
+    DRIVEABLE_SURFACE = 11
+    OTHER_FLAT = 12
+    SIDEWALK = 13
+    TERRAIN = 14
+    MANMADE = 15
+    VEGETATION = 16
+    FREE = 17
+
+
+OCC3D_CLASSES: tuple[str, ...] = tuple(c.name.lower() for c in Occ3DClass)
+"""Class names by id (`'others'` … `'free'`), as in Occ3D's and the devkit's tables."""
+NUM_CLASSES = len(Occ3DClass)
+NUM_SEMANTIC_CLASSES = int(Occ3DClass.FREE)  # 0..16, the classes IoU is reported for
+GROUND_CLASSES: tuple[Occ3DClass, ...] = (
+    Occ3DClass.DRIVEABLE_SURFACE,
+    Occ3DClass.OTHER_FLAT,
+    Occ3DClass.SIDEWALK,
+    Occ3DClass.TERRAIN,
 )
-NUM_CLASSES = 18
-NUM_SEMANTIC_CLASSES = 17  # 0..16, the classes IoU is reported for
-FREE = 17
-OTHERS = 0
-GROUND_CLASSES: tuple[int, ...] = (11, 12, 13, 14)  # driveable_surface, other_flat, sidewalk, terrain
 
 # [18, 3] uint8 RGB display colours, indexed by class id.
 OCC3D_COLORS: np.ndarray = np.array(
@@ -133,7 +142,7 @@ def class_id(name: str) -> int:
 
 def agent_class_to_occ3d_lut() -> np.ndarray:
     """`[len(AgentClass)]` int64 lookup table: `lut[agent_class_id]` → Occ3D id (for batched tensors)."""
-    lut = np.zeros(max(AgentClass) + 1, dtype=np.int64)
+    lut = np.full(max(AgentClass) + 1, Occ3DClass.OTHERS, dtype=np.int64)
     for c, occ in AGENT_CLASS_TO_OCC3D.items():
         lut[int(c)] = occ
     return lut

@@ -10,13 +10,13 @@ interrupted writer never leaves a truncated file under the final name.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from occupancy.atomic import atomic_path
 from occupancy.classes import NUM_CLASSES
 from occupancy.grid import GridSpec
 
@@ -96,18 +96,8 @@ def write_labels(
             raise ValueError(f"write_labels: field {key!r} must be an integer or bool array, got {a.dtype}")
         arrays[key] = np.ascontiguousarray(a)
     _check_arrays(arrays, grid, f"write_labels({path})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".labels-", suffix=".npz.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
     return path
 
 

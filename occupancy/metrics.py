@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from occupancy.classes import FREE, NUM_CLASSES, NUM_SEMANTIC_CLASSES, OCC3D_CLASSES
+from occupancy.classes import NUM_CLASSES, NUM_SEMANTIC_CLASSES, OCC3D_CLASSES, Occ3DClass
 
 __all__ = ["OccupancyMetrics", "confusion_matrix", "iou_summary"]
 
@@ -74,10 +74,10 @@ def iou_summary(conf: Tensor) -> dict:
     miou = float(iou[present].mean()) if present.any() else math.nan
     defined = ~torch.isnan(iou)
     miou_occ3d = float(iou[defined].mean()) if defined.any() else math.nan
-    occ = slice(0, FREE)
+    occ = slice(0, Occ3DClass.FREE)
     g_tp = float(c[occ, occ].sum())
-    g_fp = float(c[FREE, occ].sum())
-    g_fn = float(c[occ, FREE].sum())
+    g_fp = float(c[Occ3DClass.FREE, occ].sum())
+    g_fn = float(c[occ, Occ3DClass.FREE].sum())
     g_union = g_tp + g_fp + g_fn
     return {
         "per_class_iou": {OCC3D_CLASSES[i]: _nan_to_none(float(iou[i])) for i in range(NUM_SEMANTIC_CLASSES)},

@@ -10,7 +10,6 @@ helpers take ego-frame (x, y) and do the swap. Figures are built without pyplot 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,8 @@ from matplotlib.patches import Polygon
 
 from agents.boxes import box_corners
 from agents.ego import EGO, EgoVehicle
-from occupancy.classes import FREE, NUM_CLASSES, OCC3D_CLASSES, OCC3D_COLORS
+from occupancy.atomic import atomic_path
+from occupancy.classes import NUM_CLASSES, OCC3D_CLASSES, OCC3D_COLORS, Occ3DClass
 from occupancy.grid import GridSpec
 
 __all__ = [
@@ -56,11 +56,11 @@ def bev_labels(semantics: np.ndarray | torch.Tensor) -> np.ndarray:
         raise ValueError(f"semantics must have shape [X, Y, Z], got {sem.shape}")
     if sem.size and (sem.min() < 0 or sem.max() >= NUM_CLASSES):
         raise ValueError(f"semantics has class ids outside 0..{NUM_CLASSES - 1}")
-    occupied = sem != FREE  # [X, Y, Z]
+    occupied = sem != Occ3DClass.FREE  # [X, Y, Z]
     z = sem.shape[2]
     top = z - 1 - np.argmax(occupied[:, :, ::-1], axis=2)  # [X, Y] highest occupied layer
     out = np.take_along_axis(sem, top[:, :, None], axis=2)[:, :, 0].astype(np.uint8)
-    out[~occupied.any(axis=2)] = FREE
+    out[~occupied.any(axis=2)] = Occ3DClass.FREE
     return out
 
 
@@ -95,7 +95,7 @@ def bev_figure(
         img = bev_image(semantics)
         ax.imshow(img, extent=(y1, y0, x0, x1), origin="upper", interpolation="nearest")
         if legend:
-            shown = sorted(set(np.unique(bev_labels(semantics)).tolist()) - {FREE})
+            shown = sorted(set(np.unique(bev_labels(semantics)).tolist()) - {Occ3DClass.FREE})
             handles = [Polygon(np.zeros((3, 2)), color=OCC3D_COLORS[c] / 255.0, label=OCC3D_CLASSES[c]) for c in shown]
             if handles:
                 ax.legend(handles=handles, loc="upper right", fontsize=6, framealpha=0.8)
@@ -203,18 +203,9 @@ def draw_plans(
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Save a figure as PNG atomically (temporary file + rename); parent directories are created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".fig-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def render_bev(

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from agents.se2 import se2_apply, se2_inverse
-from occupancy.classes import FREE, NUM_CLASSES
+from occupancy.classes import NUM_CLASSES, Occ3DClass
 from occupancy.grid import GridSpec
 
 __all__ = ["downsample_labels", "resample_nearest", "upsample_nearest", "warp_labels_se2"]
@@ -42,7 +42,7 @@ def _axis_lookup(src: GridSpec, dst: GridSpec, axis: int, device: torch.device) 
     return idx.clamp(0, src.shape[axis] - 1), ok
 
 
-def resample_nearest(values: Tensor, src: GridSpec, dst: GridSpec, fill: float | int = FREE) -> Tensor:
+def resample_nearest(values: Tensor, src: GridSpec, dst: GridSpec, fill: float | int = Occ3DClass.FREE) -> Tensor:
     """Nearest resampling between axis-aligned grids in the same frame.
 
     Args:
@@ -63,7 +63,7 @@ def resample_nearest(values: Tensor, src: GridSpec, dst: GridSpec, fill: float |
     return out
 
 
-def upsample_nearest(values: Tensor, src: GridSpec, dst: GridSpec, fill: float | int = FREE) -> Tensor:
+def upsample_nearest(values: Tensor, src: GridSpec, dst: GridSpec, fill: float | int = Occ3DClass.FREE) -> Tensor:
     """Coarse → fine by nearest (each fine voxel copies the coarse voxel containing its centre); the
     same as `resample_nearest`, named for the common model-grid → label-grid direction."""
     return resample_nearest(values, src, dst, fill)
@@ -107,12 +107,12 @@ def downsample_labels(labels: Tensor, src: GridSpec, dst: GridSpec, occupied_fir
     counts = torch.bincount(key.reshape(-1), minlength=b * (n_dst + 1) * NUM_CLASSES)
     counts = counts.view(b, n_dst + 1, NUM_CLASSES)[:, :n_dst]  # [B, N', C]
     if occupied_first:
-        occ = counts[..., :FREE]
+        occ = counts[..., : Occ3DClass.FREE]
         best = occ.argmax(-1)  # first maximum → lowest class id on ties
-        out = torch.where(occ.sum(-1) > 0, best, torch.full_like(best, FREE))
+        out = torch.where(occ.sum(-1) > 0, best, torch.full_like(best, Occ3DClass.FREE))
     else:
         best = counts.argmax(-1)
-        out = torch.where(counts.sum(-1) > 0, best, torch.full_like(best, FREE))
+        out = torch.where(counts.sum(-1) > 0, best, torch.full_like(best, Occ3DClass.FREE))
     return out.to(torch.uint8).view(*lead, *dst.shape)
 
 
@@ -121,7 +121,7 @@ def warp_labels_se2(
     grid: GridSpec,
     src_in_dst: Tensor,
     dst_grid: GridSpec | None = None,
-    fill: float | int = FREE,
+    fill: float | int = Occ3DClass.FREE,
 ) -> Tensor:
     """Re-express a grid given in a source frame in a destination frame (nearest lookup).
 

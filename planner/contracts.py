@@ -6,25 +6,27 @@ autopilot, the oracle and the `-gt` baselines may take (their names say so).
 
 Batching: every tensor carries a leading batch dim B (closed loop uses B = 1). Ego-frame tensors
 are in the current ego frame (rear axle, x forward, y left).
+
+Every type is a frozen dataclass: nothing changes a scene state or a prediction after it is made
+(derive a changed copy with `dataclasses.replace`). What the planner reads from a scene is typed
+(`light`, `ego_plans`); a model's own per-scene tensors are its `SceneFeatures` dataclass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import IntEnum
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
 from agents import AgentStates
+from agents.checks import check_tensor
 from occupancy import GridSpec
-
-# Future steps: T = 6 at 0.5 s (t = 0.5 … 3.0 s); history H = 4 past keyframes at 0.5 s.
-HORIZON_STEPS = 6
-STEP_SECONDS = 0.5
-HISTORY_STEPS = 4
+from planner.timebase import HISTORY_STEPS, HORIZON_STEPS, STEP_SECONDS
 
 
 class LightState(IntEnum):
@@ -33,21 +35,6 @@ class LightState(IntEnum):
     RED = 0
     GREEN = 1
     NONE = 2
-
-
-def _check(
-    name: str, t: object, shape: tuple[int | None, ...], dtype: torch.dtype | None = None, finite: bool = True
-) -> None:
-    """Raise `ValueError` naming `name` unless `t` is a tensor of `shape` (None = any) and dtype."""
-    if not isinstance(t, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.dim() != len(shape) or any(s is not None and s != d for s, d in zip(shape, t.shape)):
-        want = "[" + ",".join("*" if s is None else str(s) for s in shape) + "]"
-        raise ValueError(f"{name} has shape {list(t.shape)}, expected {want}")
-    if dtype is not None and t.dtype != dtype:
-        raise ValueError(f"{name} must have dtype {dtype}, got {t.dtype}")
-    if finite and t.is_floating_point() and not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} contains NaN or inf")
 
 
 @dataclass(frozen=True)
@@ -86,18 +73,18 @@ class Observation:
         return int(self.images.shape[0])
 
     def validate(self) -> Observation:
-        _check("Observation.images", self.images, (None, None, 3, None, None), torch.uint8)
+        check_tensor("Observation.images", self.images, (None, None, 3, None, None), torch.uint8)
         b, v = self.images.shape[:2]
-        _check("Observation.intrinsics", self.intrinsics, (b, v, 3, 3), torch.float32)
-        _check("Observation.cam_to_ego", self.cam_to_ego, (b, v, 4, 4), torch.float32)
-        _check("Observation.ego_history", self.ego_history, (b, None, 3), torch.float32)
-        _check("Observation.speed", self.speed, (b,), torch.float32)
-        _check("Observation.ego_pose", self.ego_pose, (b, 3), torch.float32)
-        _check("Observation.route", self.route, (b, None, 2), torch.float32)
-        _check("Observation.route_valid", self.route_valid, (b, self.route.shape[1]), torch.bool)
-        _check("Observation.timestamp", self.timestamp, (b,), torch.float32)
+        check_tensor("Observation.intrinsics", self.intrinsics, (b, v, 3, 3), torch.float32)
+        check_tensor("Observation.cam_to_ego", self.cam_to_ego, (b, v, 4, 4), torch.float32)
+        check_tensor("Observation.ego_history", self.ego_history, (b, None, 3), torch.float32)
+        check_tensor("Observation.speed", self.speed, (b,), torch.float32)
+        check_tensor("Observation.ego_pose", self.ego_pose, (b, 3), torch.float32)
+        check_tensor("Observation.route", self.route, (b, None, 2), torch.float32)
+        check_tensor("Observation.route_valid", self.route_valid, (b, self.route.shape[1]), torch.bool)
+        check_tensor("Observation.timestamp", self.timestamp, (b,), torch.float32)
         if self.lidar is not None:
-            _check("Observation.lidar", self.lidar, (b, None, 5), torch.float32)
+            check_tensor("Observation.lidar", self.lidar, (b, None, 5), torch.float32)
         return self
 
     def to(self, device: torch.device | str) -> Observation:
@@ -122,14 +109,60 @@ class PrivilegedState:
     def validate(self) -> PrivilegedState:
         self.agents.validate()
         b = self.agents.batch_shape[0]
-        _check("PrivilegedState.light_state", self.light_state, (b,), torch.int64)
-        _check("PrivilegedState.light_distance", self.light_distance, (b,), torch.float32, finite=False)
+        check_tensor("PrivilegedState.light_state", self.light_state, (b,), torch.int64)
+        check_tensor("PrivilegedState.light_distance", self.light_distance, (b,), torch.float32, finite=False)
         return self
 
 
-@dataclass
+@dataclass(frozen=True)
+class LightBelief:
+    """What a scene state holds about the traffic light governing the ego's route.
+
+    Attributes:
+        probs: `[B, 3]` (red, green, none) probabilities, indexed by `LightState` (one-hot when
+            read from privileged state).
+        distance: `[B]` distance [m] along the route to that light's stop line (inf if none).
+    """
+
+    probs: Tensor
+    distance: Tensor
+
+    @classmethod
+    def from_states(cls, state: Tensor, distance: Tensor) -> LightBelief:
+        """A certain belief from `[B]` int64 `LightState`s and their `[B]` distances (privileged state)."""
+        return cls(torch.nn.functional.one_hot(state.long(), len(LightState)).float(), distance.float())
+
+    @classmethod
+    def no_light(cls, batch_size: int, device: torch.device | str | None = None) -> LightBelief:
+        """Certainly no light ahead: probs (0, 0, 1), distance inf."""
+        probs = torch.zeros(batch_size, len(LightState), device=device)
+        probs[:, LightState.NONE] = 1.0
+        return cls(probs, torch.full((batch_size,), float("inf"), device=device))
+
+    def states(self) -> Tensor:
+        """`[B]` int64 most likely `LightState`."""
+        return self.probs.argmax(-1)
+
+    def validate(self, batch_size: int) -> LightBelief:
+        check_tensor("LightBelief.probs", self.probs, (batch_size, len(LightState)), torch.float32)
+        check_tensor("LightBelief.distance", self.distance, (batch_size,), torch.float32, finite=False)
+        if bool(torch.isnan(self.distance).any()):
+            raise ValueError("LightBelief.distance contains NaN")
+        return self
+
+
+@runtime_checkable
+class SceneFeatures(Protocol):
+    """A model's own per-scene tensors (e.g. `drivewm.model.DriveSceneFeatures`): a frozen
+    dataclass the model defines, reads back in `rollout`, and checks against the batch size."""
+
+    def validate(self, batch_size: int) -> SceneFeatures: ...
+
+
+@dataclass(frozen=True)
 class SceneState:
     """What `encode` distils from an observation (and the previous scene state), once per replan.
+    Frozen: derive a changed copy with `dataclasses.replace`.
 
     Attributes:
         agents: `[B, A]` the model's estimate of the agents now, in the ego frame (detections; or
@@ -139,7 +172,11 @@ class SceneState:
         route: `[B, R, 2]`, route_valid `[B, R]`: the route in the ego frame.
         timestamp: `[B]` seconds.
         latent: optional `[B, C, X, Y]` BEV latent of a learned model.
-        extras: model-specific tensors (each with leading B).
+        light: optional belief about the light governing the route (a learned head's estimate, or
+            privileged truth for `-gt` baselines and the oracle); None = the model knows nothing.
+        ego_plans: optional `[B, M, T, 3]` the model's own ego plans (x, y, yaw), offered to the
+            planner as learned proposals.
+        features: optional model-specific tensors (`SceneFeatures`), opaque to the planner.
     """
 
     agents: AgentStates
@@ -149,7 +186,9 @@ class SceneState:
     route_valid: Tensor
     timestamp: Tensor
     latent: Tensor | None = None
-    extras: dict[str, Tensor] = field(default_factory=dict)
+    light: LightBelief | None = None
+    ego_plans: Tensor | None = None
+    features: SceneFeatures | None = None
 
     @classmethod
     def from_observation(
@@ -157,10 +196,19 @@ class SceneState:
         obs: Observation,
         agents: AgentStates,
         latent: Tensor | None = None,
-        extras: dict[str, Tensor] | None = None,
+        *,
+        light: LightBelief | None = None,
+        ego_plans: Tensor | None = None,
+        features: SceneFeatures | None = None,
+        extras: Mapping[str, Tensor] | None = None,
     ) -> SceneState:
         """A scene state that carries the observation's odometry, route and time, with `agents` `[B, A]`
-        (detections, or ground truth for `-gt` baselines) and an optional latent; validated."""
+        (detections, or ground truth for `-gt` baselines) and the optional typed parts; validated.
+
+        `extras` is transitional (for callers not yet on the typed fields): only the keys
+        `light_state` + `light_distance` (→ `light`) are accepted."""
+        if extras:
+            light = _light_from_extras(extras)
         return cls(
             agents=agents,
             speed=obs.speed,
@@ -169,31 +217,63 @@ class SceneState:
             route_valid=obs.route_valid,
             timestamp=obs.timestamp,
             latent=latent,
-            extras=dict(extras or {}),
+            light=light,
+            ego_plans=ego_plans,
+            features=features,
         ).validate()
 
     @property
     def batch_size(self) -> int:
         return int(self.speed.shape[0])
 
+    @property
+    def extras(self) -> Mapping[str, Tensor]:
+        """Transitional read-only view (`light_state`, `light_distance`) for callers not yet on `light`."""
+        if self.light is None:
+            return MappingProxyType({})
+        return MappingProxyType({"light_state": self.light.states(), "light_distance": self.light.distance})
+
     def validate(self) -> SceneState:
         b = self.batch_size
         self.agents.validate()
         if self.agents.batch_shape[0] != b:
             raise ValueError(f"SceneState.agents has batch {self.agents.batch_shape[0]}, expected {b}")
-        _check("SceneState.speed", self.speed, (b,), torch.float32)
-        _check("SceneState.ego_pose", self.ego_pose, (b, 3), torch.float32)
-        _check("SceneState.route", self.route, (b, None, 2), torch.float32)
-        _check("SceneState.route_valid", self.route_valid, (b, self.route.shape[1]), torch.bool)
-        _check("SceneState.timestamp", self.timestamp, (b,), torch.float32)
+        check_tensor("SceneState.speed", self.speed, (b,), torch.float32)
+        check_tensor("SceneState.ego_pose", self.ego_pose, (b, 3), torch.float32)
+        check_tensor("SceneState.route", self.route, (b, None, 2), torch.float32)
+        check_tensor("SceneState.route_valid", self.route_valid, (b, self.route.shape[1]), torch.bool)
+        check_tensor("SceneState.timestamp", self.timestamp, (b,), torch.float32)
         if self.latent is not None:
-            _check("SceneState.latent", self.latent, (b, None, None, None), finite=True)
+            check_tensor("SceneState.latent", self.latent, (b, None, None, None))
+        if self.light is not None:
+            self.light.validate(b)
+        if self.ego_plans is not None:
+            check_tensor("SceneState.ego_plans", self.ego_plans, (b, None, None, 3), torch.float32)
+        if self.features is not None:
+            self.features.validate(b)
         return self
 
 
-@dataclass
+def _light_from_extras(extras: Mapping[str, Tensor]) -> LightBelief:
+    unknown = set(extras) - {"light_state", "light_distance"}
+    if unknown or len(extras) != 2:
+        raise ValueError(f"SceneState extras {sorted(extras)} are not supported; pass light=, ego_plans= or features=")
+    return LightBelief.from_states(extras["light_state"], extras["light_distance"])
+
+
+def valid_route_points(route: Tensor, route_valid: Tensor, b: int) -> Tensor:
+    """The valid points `[R', 2]` of scene `b` of a route `[B, R, 2]` (`route_valid [B, R]`);
+    `ValueError` if fewer than two (a route is a polyline)."""
+    pts = route[b][route_valid[b]]
+    if pts.shape[0] < 2:
+        raise ValueError(f"route of scene {b} has {pts.shape[0]} valid points; at least 2 are needed")
+    return pts
+
+
+@dataclass(frozen=True)
 class Prediction:
-    """A world model's future for N candidate plans, batched over B scenes.
+    """A world model's future for N candidate plans, batched over B scenes. Frozen: derive a
+    changed copy with `dataclasses.replace`.
 
     Attributes:
         grid: BEV grid of `obstacle_prob`/`drivable_prob` (only x, y of the spec are used).
@@ -228,17 +308,19 @@ class Prediction:
     def validate(self, finite: bool = True) -> Prediction:
         """Check shapes/dtypes; with `finite`, also that no value is NaN/inf (the planner calls it
         with `finite=False` and rejects non-finite predictions itself)."""
-        _check("Prediction.obstacle_prob", self.obstacle_prob, (None, None, None, *self.grid.bev_shape), finite=finite)
+        check_tensor(
+            "Prediction.obstacle_prob", self.obstacle_prob, (None, None, None, *self.grid.bev_shape), finite=finite
+        )
         b, n, t = self.obstacle_prob.shape[:3]
-        _check("Prediction.drivable_prob", self.drivable_prob, (b, *self.grid.bev_shape), finite=finite)
-        _check("Prediction.light_probs", self.light_probs, (b, 3), finite=finite)
-        _check("Prediction.light_distance", self.light_distance, (b,), torch.float32, finite=False)
-        _check("Prediction.agent_trajs", self.agent_trajs, (b, n, None, None, t, 3), finite=finite)
+        check_tensor("Prediction.drivable_prob", self.drivable_prob, (b, *self.grid.bev_shape), finite=finite)
+        check_tensor("Prediction.light_probs", self.light_probs, (b, 3), finite=finite)
+        check_tensor("Prediction.light_distance", self.light_distance, (b,), torch.float32, finite=False)
+        check_tensor("Prediction.agent_trajs", self.agent_trajs, (b, n, None, None, t, 3), finite=finite)
         a, k = self.agent_trajs.shape[2], self.agent_trajs.shape[3]
-        _check("Prediction.agent_mode_probs", self.agent_mode_probs, (b, n, a, k), finite=finite)
-        _check("Prediction.agent_valid", self.agent_valid, (b, a), torch.bool)
-        _check("Prediction.agent_size", self.agent_size, (b, a, 3), finite=finite)
-        _check("Prediction.agent_cls", self.agent_cls, (b, a), torch.int64)
+        check_tensor("Prediction.agent_mode_probs", self.agent_mode_probs, (b, n, a, k), finite=finite)
+        check_tensor("Prediction.agent_valid", self.agent_valid, (b, a), torch.bool)
+        check_tensor("Prediction.agent_size", self.agent_size, (b, a, 3), finite=finite)
+        check_tensor("Prediction.agent_cls", self.agent_cls, (b, a), torch.int64)
         return self
 
     def is_finite(self) -> Tensor:
@@ -274,7 +356,37 @@ class WorldModel(Protocol):
         ...
 
 
+@runtime_checkable
+class PrivilegedWorldModel(WorldModel, Protocol):
+    """A world model that may read ground truth: the `-gt` baselines and the oracle (their names
+    say so). `planner.plan(..., privileged=...)` accepts only these."""
+
+    def encode_privileged(
+        self, obs: Observation, privileged: PrivilegedState, prev: SceneState | None = None
+    ) -> SceneState:
+        """Like `encode`, but with the true agents and light state of `privileged`."""
+        ...
+
+
 def validate_plans(plans: Tensor, batch_size: int | None = None) -> Tensor:
     """Check a plan tensor `[B, N, T, 3]` (finite float32); return it."""
-    _check("plans", plans, (batch_size, None, None, 3), torch.float32)
+    check_tensor("plans", plans, (batch_size, None, None, 3), torch.float32)
     return plans
+
+
+__all__ = [
+    "HISTORY_STEPS",
+    "HORIZON_STEPS",
+    "STEP_SECONDS",
+    "LightBelief",
+    "LightState",
+    "Observation",
+    "Prediction",
+    "PrivilegedState",
+    "PrivilegedWorldModel",
+    "SceneFeatures",
+    "SceneState",
+    "WorldModel",
+    "valid_route_points",
+    "validate_plans",
+]

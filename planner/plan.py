@@ -12,8 +12,15 @@ from dataclasses import dataclass, field
 import torch
 
 from agents.se2 import se2_relative
-from planner.contracts import Observation, Prediction, PrivilegedState, SceneState, WorldModel
-from planner.proposals import EGO_HEAD_KEY, ProposalConfig, Proposals, generate_proposals, previous_plan_proposals
+from planner.contracts import (
+    Observation,
+    Prediction,
+    PrivilegedState,
+    PrivilegedWorldModel,
+    SceneState,
+    WorldModel,
+)
+from planner.proposals import ProposalConfig, Proposals, generate_proposals, previous_plan_proposals
 from planner.scorer import ScorerConfig, ScoreResult, score_plans
 from planner.selection import Selection, SelectionConfig, select_plan
 
@@ -51,7 +58,9 @@ def plan(
     # 1. encode the observation (fusing the previous scene); only -gt baselines read privileged state
     prev_scene = prev.scene if prev is not None else None
     if privileged is not None:
-        scene = world_model.encode_privileged(obs, privileged, prev_scene)  # type: ignore[attr-defined]
+        if not isinstance(world_model, PrivilegedWorldModel):
+            raise ValueError(f"world model {world_model.name!r} does not read privileged state (no encode_privileged)")
+        scene = world_model.encode_privileged(obs, privileged, prev_scene)
     else:
         scene = world_model.encode(obs, prev_scene)
     # 2. proposals: comfortable stop, route lattice, the model's own ego plans, the previous plan ± noise
@@ -60,8 +69,9 @@ def plan(
         prev_in_current = se2_relative(scene.ego_pose, prev.scene.ego_pose)
         elapsed = (scene.timestamp - prev.scene.timestamp).clamp_min(1e-3)
         previous = previous_plan_proposals(prev.selection.plan, prev_in_current, elapsed, cfg.proposals, generator)
-    learned = scene.extras.get(EGO_HEAD_KEY)
-    proposals = generate_proposals(scene.route, scene.route_valid, scene.speed, cfg.proposals, learned, previous)
+    proposals = generate_proposals(
+        scene.route, scene.route_valid, scene.speed, cfg.proposals, scene.ego_plans, previous
+    )
     # 3. one batched rollout of all N plans
     prediction = world_model.rollout(scene, proposals.plans)
     # 4. score every plan in one vectorized pass

@@ -33,12 +33,10 @@ from torch import Tensor
 from agents import EGO
 from agents.boxes import box_corners, boxes_overlap_paired, ego_boxes
 from agents.trajectory import interpolate_trajectory
-from planner.contracts import STEP_SECONDS, LightState, Prediction, validate_plans
+from planner.contracts import LightState, Prediction, valid_route_points, validate_plans
 from planner.kinematics import dense_kinematics
-from planner.proposals import DENSE_DT, DENSE_PER_STEP, Proposals, project_on_polyline
-
-FRONT_OVERHANG = EGO.rear_axle_to_center + 0.5 * EGO.length
-"""Rear axle → front bumper [m]."""
+from planner.proposals import Proposals, project_on_polyline
+from planner.timebase import DENSE_DT, DENSE_PER_STEP, STEP_SECONDS
 
 
 class Gate(IntEnum):
@@ -144,21 +142,6 @@ class ScoreResult:
     def passes(self) -> Tensor:
         """`[B, N]` bool: every hard gate passes."""
         return self.gates.prod(1) > 0
-
-    @property
-    def model_dependent(self) -> Tensor:
-        """`[B, N]` the terms only a world model can supply: collision and drivable gates × TTC (progress,
-        comfort and centring rank plans without any model) — for action-relevance correlations."""
-        return self.gates[:, Gate.NO_COLLISION] * self.gates[:, Gate.DRIVABLE] * self.soft[:, Soft.TTC]
-
-    @property
-    def unsafety(self) -> Tensor:
-        """`[B, N]` in [0, 1], higher = more likely unsafe: the largest of the obstacle probability under the
-        footprint, the expected collision probability with an agent and the off-road flag (for AUROC of
-        unsafe-plan rejection; the scorer rejects by the gates)."""
-        off_road = 1.0 - self.gates[:, Gate.DRIVABLE]
-        u = torch.maximum(torch.maximum(self.obstacle_risk, self.agent_risk.clamp(0.0, 1.0)), off_road)
-        return torch.where(self.finite[:, None], u, torch.ones_like(u))
 
 
 # ----------------------------------------------------------------------------------------------- geometry helpers
@@ -302,12 +285,7 @@ def agent_overlaps(ego: Tensor, agent_boxes: Tensor, valid: Tensor) -> Tensor:
 
 def _route_lines(route: Tensor, route_valid: Tensor) -> Tensor:
     """Compact each scene's valid route points and pad with the last one: `[B, R', 2]`."""
-    lines = []
-    for b in range(route.shape[0]):
-        pts = route[b][route_valid[b]]
-        if pts.shape[0] < 2:
-            raise ValueError(f"route of scene {b} has {pts.shape[0]} valid points; at least 2 are needed")
-        lines.append(pts)
+    lines = [valid_route_points(route, route_valid, b) for b in range(route.shape[0])]
     r = max(p.shape[0] for p in lines)
     return torch.stack([torch.cat([p, p[-1:].expand(r - p.shape[0], 2)]) for p in lines])
 
@@ -434,8 +412,8 @@ def score_plans(
     lat = lat.reshape(b, n, d)
     light_p = torch.nan_to_num(prediction.light_probs)
     dist = torch.nan_to_num(prediction.light_distance, nan=-1.0)
-    red = (light_p[:, LightState.RED] >= cfg.red_threshold) & (dist >= FRONT_OVERHANG)  # [B]
-    runs_red = red[:, None] & ((s_rel.amax(-1) + FRONT_OVERHANG) > dist[:, None])
+    red = (light_p[:, LightState.RED] >= cfg.red_threshold) & (dist >= EGO.front_overhang)  # [B]
+    runs_red = red[:, None] & ((s_rel.amax(-1) + EGO.front_overhang) > dist[:, None])
 
     gates = torch.stack([proposals.feasible, ~(coll.any(-1)), ~off_road, ~runs_red], 1).to(dense.dtype)  # [B, G, N]
     gates = gates * finite[:, None, None]

@@ -22,15 +22,16 @@ from torch import Tensor
 from agents import AgentStates
 from occupancy import GridSpec
 from planner.contracts import (
-    STEP_SECONDS,
-    LightState,
+    LightBelief,
     Observation,
     Prediction,
     PrivilegedState,
     SceneState,
+    valid_route_points,
     validate_plans,
 )
 from planner.proposals import project_on_polyline
+from planner.timebase import STEP_SECONDS
 
 PLANNER_BEV_GRID = GridSpec((-20.0, -40.0, -1.0), (80.0, 40.0, 5.4), (0.5, 0.5, 6.4))
 """The planner's forward-shifted BEV risk grid (a 3 s plan at 25 m/s reaches 75 m)."""
@@ -79,19 +80,9 @@ def rasterize_boxes(boxes: Tensor, valid: Tensor, grid: GridSpec) -> Tensor:
     return out
 
 
-def _light_tensors(scene: SceneState) -> tuple[Tensor, Tensor]:
-    b = scene.batch_size
-    probs = scene.extras.get("light_probs")
-    dist = scene.extras.get("light_distance")
-    if probs is None or dist is None:
-        probs = torch.zeros(b, 3, device=scene.speed.device)
-        probs[:, LightState.NONE] = 1.0
-        dist = torch.full((b,), math.inf, device=scene.speed.device)
-    return probs, dist
-
-
-def _scene(obs: Observation, agents: AgentStates, extras: dict[str, Tensor] | None = None) -> SceneState:
-    return SceneState.from_observation(obs, agents, extras=extras)
+def _light(scene: SceneState) -> LightBelief:
+    """The scene's light belief; "no light" for a model that knows none."""
+    return scene.light if scene.light is not None else LightBelief.no_light(scene.batch_size, scene.speed.device)
 
 
 class EmptyWorldModel:
@@ -103,7 +94,7 @@ class EmptyWorldModel:
 
     def encode(self, obs: Observation, prev: SceneState | None = None) -> SceneState:
         """Keep the odometry and route; no agents."""
-        return _scene(obs, AgentStates.empty((obs.batch_size,), device=obs.speed.device))
+        return SceneState.from_observation(obs, AgentStates.empty((obs.batch_size,), device=obs.speed.device))
 
     def rollout(self, scene: SceneState, plans: Tensor) -> Prediction:
         """An empty future for every plan (`plans [B, N, T, 3]`)."""
@@ -111,13 +102,13 @@ class EmptyWorldModel:
         b, n, t, _ = plans.shape
         nx, ny = self.grid.bev_shape
         dev = plans.device
-        probs, dist = _light_tensors(scene)
+        light = _light(scene)
         return Prediction(
             grid=self.grid,
             obstacle_prob=torch.zeros(b, 1, t, nx, ny, device=dev).expand(b, n, t, nx, ny),
             drivable_prob=torch.ones(b, nx, ny, device=dev),
-            light_probs=probs,
-            light_distance=dist,
+            light_probs=light.probs,
+            light_distance=light.distance,
             agent_trajs=torch.zeros(b, n, 0, 1, t, 3, device=dev),
             agent_mode_probs=torch.zeros(b, n, 0, 1, device=dev),
             agent_valid=torch.zeros(b, 0, dtype=torch.bool, device=dev),
@@ -163,7 +154,7 @@ class ConstantVelocityWorldModel:
             raise ValueError("cv-gt reads ground truth: call encode_privileged(obs, privileged, prev)")
         if self.detector is None:
             raise ValueError("cv needs a detector (Observation -> AgentStates) to encode observations")
-        return _scene(obs, self.detector(obs))
+        return SceneState.from_observation(obs, self.detector(obs))
 
     def encode_privileged(
         self, obs: Observation, privileged: PrivilegedState, prev: SceneState | None = None
@@ -172,8 +163,8 @@ class ConstantVelocityWorldModel:
         if not self.privileged:
             raise ValueError(f"{self.name} must not read privileged state; use the 'cv-gt' variant")
         privileged.validate()
-        probs = torch.nn.functional.one_hot(privileged.light_state, 3).float()
-        return _scene(obs, privileged.agents, {"light_probs": probs, "light_distance": privileged.light_distance})
+        light = LightBelief.from_states(privileged.light_state, privileged.light_distance)
+        return SceneState.from_observation(obs, privileged.agents, light=light)
 
     def rollout(self, scene: SceneState, plans: Tensor) -> Prediction:
         """Constant-velocity futures of `scene.agents`, the same for every plan (`plans [B, N, T, 3]`)."""
@@ -189,13 +180,13 @@ class ConstantVelocityWorldModel:
         occ = rasterize_boxes(boxes, ag.valid, self.grid)  # [B, T, X, Y]
         nx, ny = self.grid.bev_shape
         trajs = torch.cat([xy, yaw[..., None]], -1).permute(0, 2, 1, 3)  # [B, A, T, 3]
-        probs, dist = _light_tensors(scene)
+        light = _light(scene)
         return Prediction(
             grid=self.grid,
             obstacle_prob=occ[:, None].expand(b, n, t, nx, ny),
             drivable_prob=self._drivable(scene),
-            light_probs=probs,
-            light_distance=dist,
+            light_probs=light.probs,
+            light_distance=light.distance,
             agent_trajs=trajs[:, None, :, None].expand(b, n, a, 1, t, 3),
             agent_mode_probs=torch.ones(b, 1, a, 1, device=dev).expand(b, n, a, 1),
             agent_valid=ag.valid,
@@ -211,9 +202,7 @@ class ConstantVelocityWorldModel:
         centres = self.grid.bev_centers(scene.speed.device).reshape(-1, 2)
         out = []
         for i in range(b):
-            pts = scene.route[i][scene.route_valid[i]]
-            if pts.shape[0] < 2:
-                raise ValueError(f"route of scene {i} has {pts.shape[0]} valid points; at least 2 are needed")
+            pts = valid_route_points(scene.route, scene.route_valid, i)
             _, lat = project_on_polyline(centres, pts)
             out.append((lat.abs() <= self.route_corridor).float().reshape(nx, ny))
         return torch.stack(out)

@@ -1,4 +1,11 @@
-"""Project-wide fixtures. `sim_dataset`: ONE small dataset recorded with the real pipeline per test run.
+"""Project-wide fixtures.
+
+`single_thread` (autouse): every test runs with one torch intra-op thread — the suite runs as two
+pytest-xdist workers on two cores, and a second thread per worker only adds contention (small
+tensor ops slow down 10-30x). `one_torch_thread` is the same as a context manager, for session
+fixtures (they are set up before the function-scoped autouse fixture applies).
+
+`sim_dataset`: ONE small dataset recorded with the real pipeline per test run.
 
 It is built once per test run, also under pytest-xdist: the workers share a folder next to their
 own temporary folders and a file lock, so the first worker records it and the others wait and reuse
@@ -9,12 +16,38 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 SIM_DATASET_VERSION = "v1.0-sim-pytest"
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def one_torch_thread() -> Callable[[], AbstractContextManager[None]]:
+    """`with one_torch_thread(): ...` runs the block with one torch thread (restored after)."""
+    return lambda: _torch_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def single_thread() -> Iterator[None]:
+    """Every test runs with one torch thread (see the module docstring); restored afterwards."""
+    with _torch_threads(1):
+        yield
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ The OpenDRIVE frame (x east, y north, right-handed) is our world frame: CARLA mi
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from occupancy.atomic import write_text_atomic
 
 _MARK = '<roadMark sOffset="0" type="{t}" weight="standard" color="standard" width="0.15" laneChange="none"/>'
 
@@ -269,9 +270,4 @@ def crossroads_xodr(stop_signs: bool = True, lights: bool = False, **kwargs: flo
 
 def write_xodr(text: str, path: str | Path) -> Path:
     """Write OpenDRIVE text to `path` (atomic: temp file + rename) and return the path."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f"{p.name}.{os.getpid()}.tmp")  # unique per process: concurrent writers never clash
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(p)
-    return p
+    return write_text_atomic(path, text)

@@ -29,13 +29,14 @@ from carla_bridge.maps.crosswalks import map_crosswalks, procedural_crosswalks
 from carla_bridge.maps.geometry import dashed, offset_line, segment_across, strip_polygon
 from carla_bridge.maps.side_lanes import SideStrip, side_strips
 from carla_bridge.maps.structures import Box3D, boxes_to_array, place_structures
+from occupancy.classes import GROUND_CLASSES, Occ3DClass
 
 if TYPE_CHECKING:  # pragma: no cover
     from carla_bridge.maps.town import TownMap
 
-# Occ3D ground classes (DESIGN.md §3).
-DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN = 11, 12, 13, 14
-MANMADE, VEGETATION = 15, 16
+# Occ3D classes of the static scene (DESIGN.md §3), short names for the rasterisers below.
+DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN = GROUND_CLASSES
+MANMADE, VEGETATION = Occ3DClass.MANMADE, Occ3DClass.VEGETATION
 # Marking codes of `marking_raster`.
 MARK_NONE, MARK_LANE, MARK_CROSSWALK, MARK_STOP = 0, 1, 2, 3
 

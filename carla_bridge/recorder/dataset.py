@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -25,7 +24,9 @@ from pathlib import Path
 
 from carla_bridge.recorder.config import GeneratorConfig, SceneSpec
 from carla_bridge.recorder.map_expansion import MapInfo
-from carla_bridge.recorder.tables import merge_tables, write_json_atomic, write_tables
+from carla_bridge.recorder.tables import merge_tables, write_tables
+from carla_bridge.run_metadata import git_commit, package_versions
+from occupancy.atomic import write_json_atomic
 
 WORK_DIR = ".drivewm-work"
 
@@ -38,29 +39,13 @@ def extras_dir(root: Path, version: str) -> Path:
     return Path(root) / "drivewm" / version
 
 
-def git_commit() -> str:
-    """The project's git commit (`unknown` outside a checkout)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _package_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("drivewm")
-    except Exception:
-        return "unknown"
-
-
 def generator_record(cfg: GeneratorConfig) -> dict:
     """generator.json: the config (the cache key part), package version and git commit."""
-    return {"config": cfg.to_dict(), "package_version": _package_version(), "git_commit": git_commit()}
+    return {
+        "config": cfg.to_dict(),
+        "package_version": package_versions(("drivewm",))["drivewm"],
+        "git_commit": git_commit() or "unknown",
+    }
 
 
 def prepare_output(root: Path, cfg: GeneratorConfig) -> None:

@@ -21,7 +21,7 @@ import torch
 from agents.states import AgentClass
 from carla_bridge.recorder.tables import AnnotationMeta, KeyframeMeta
 from occupancy.builders import compose_labels
-from occupancy.classes import AGENT_CLASS_TO_NUSCENES_CATEGORY, FREE, agent_class_to_occ3d_lut
+from occupancy.classes import AGENT_CLASS_TO_NUSCENES_CATEGORY, Occ3DClass, agent_class_to_occ3d_lut
 from occupancy.grid import GridSpec
 from occupancy.io import write_labels
 from occupancy.visibility import camera_rays, lidar_rays, ray_cast_mask
@@ -190,7 +190,7 @@ def static_structures(render_scene: object, ego: np.ndarray) -> tuple[np.ndarray
     from carla_bridge.sensors.mesh import scene_primitives
 
     prim = scene_primitives(render_scene)
-    keep = (prim.instance < 0) & (prim.cls < FREE)
+    keep = (prim.instance < 0) & (prim.cls < Occ3DClass.FREE)
     return world_boxes_to_ego(prim.boxes[keep], ego), prim.cls[keep].astype(np.int64)
 
 
@@ -346,7 +346,6 @@ def record_keyframe(
 
 __all__ = [
     "ANNOTATION_RADIUS",
-    "FREE",
     "FrameContext",
     "WorldSnapshot",
     "attribute_name",

@@ -27,7 +27,8 @@ from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from carla_bridge.recorder.devkit_maps import canvas_edge, location_for_town, town_offset
-from carla_bridge.recorder.tables import make_token, write_json_atomic
+from carla_bridge.recorder.tables import make_token
+from occupancy.atomic import atomic_path, write_json_atomic
 
 MAP_VERSION = "1.3"
 BASEMAP_RESOLUTION = 0.1  # [m/px], what `NuScenes(map_resolution=0.1)` assumes
@@ -501,9 +502,6 @@ def write_map(dataroot: str | Path, town_map: object) -> MapInfo:
     info = map_info(town_map)
     root = Path(dataroot)
     write_json_atomic(root / "maps" / "expansion" / f"{info.location}.json", build_map_expansion(town_map, info))
-    png = root / info.basemap_filename
-    tmp = png.with_name(f".{png.name}.tmp")
-    png.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(render_basemap(town_map, info)).save(tmp, format="PNG", compress_level=1)
-    tmp.replace(png)
+    with atomic_path(root / info.basemap_filename) as tmp:
+        Image.fromarray(render_basemap(town_map, info)).save(tmp, format="PNG", compress_level=1)
     return info

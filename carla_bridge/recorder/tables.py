@@ -17,12 +17,13 @@ import hashlib
 import itertools
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from occupancy.atomic import write_json_atomic
 
 TABLE_NAMES: tuple[str, ...] = (
     "attribute",
@@ -416,18 +417,6 @@ def merge_tables(
         )
     tables["map"] = map_table
     return tables
-
-
-def write_json_atomic(path: Path, obj: object, indent: int | None = None) -> None:
-    """Write JSON to `path` via a temporary file and `os.replace` (readers never see half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with tmp.open("w") as f:
-        json.dump(obj, f, indent=indent)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_tables(table_dir: Path, tables: dict[str, list[dict]]) -> None:

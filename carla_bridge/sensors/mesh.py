@@ -21,10 +21,12 @@ import numpy as np
 
 from carla_bridge.sensors.scene import (
     FREE,
+    GROUND_CLASSES,
     LIGHT_GREEN,
     LIGHT_RED,
     LIGHT_YELLOW,
     MANMADE,
+    TERRAIN,
     VEGETATION,
     HeightField,
     RenderScene,
@@ -505,8 +507,8 @@ class Hits:
     points: np.ndarray
 
 
-_GROUND_LUT = np.full(256, 14, np.uint8)  # raster value → rendered ground class (unknown → terrain)
-_GROUND_LUT[[11, 12, 13, 14]] = [11, 12, 13, 14]
+_GROUND_LUT = np.full(256, TERRAIN, np.uint8)  # raster value → rendered ground class (unknown → terrain)
+_GROUND_LUT[list(GROUND_CLASSES)] = GROUND_CLASSES
 
 
 def label_hits(mesh: SceneMesh, scene: RenderScene, origins: np.ndarray, dirs: np.ndarray, t, tri) -> Hits:

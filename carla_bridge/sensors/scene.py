@@ -13,19 +13,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Occ3D ids used by the renderer (kept here so the sensors do not depend on the class table's module).
-OTHERS, PEDESTRIAN, DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN, MANMADE, VEGETATION, FREE = (
-    0,
-    7,
-    11,
-    12,
-    13,
-    14,
-    15,
-    16,
-    17,
+from occupancy.classes import GROUND_CLASSES, Occ3DClass
+
+# Short names of the Occ3D ids the renderers use (numbered once, in `occupancy.classes.Occ3DClass`).
+OTHERS, PEDESTRIAN, MANMADE, VEGETATION, FREE = (
+    Occ3DClass.OTHERS,
+    Occ3DClass.PEDESTRIAN,
+    Occ3DClass.MANMADE,
+    Occ3DClass.VEGETATION,
+    Occ3DClass.FREE,
 )
-GROUND_CLASSES = (DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN)
+DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN = GROUND_CLASSES
 
 # Traffic-light states (`RenderScene.light_state`).
 LIGHT_RED, LIGHT_YELLOW, LIGHT_GREEN, LIGHT_OFF = 0, 1, 2, 3

@@ -10,10 +10,10 @@ Generation is resumable: rerun the same command after an interruption; finished 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from drivewm.cli import UserError
+from occupancy.atomic import write_json_atomic
 
 
 def _towns(text: str) -> tuple[str, ...]:
@@ -83,7 +83,5 @@ def run_check(args: argparse.Namespace) -> int:
     report = check_dataset(args.dataroot, args.version)
     print(report.text())
     if args.json is not None:
-        args.json.write_text(
-            json.dumps({"ok": report.ok, "errors": report.errors, "summary": report.summary}, indent=1)
-        )
+        write_json_atomic(args.json, {"ok": report.ok, "errors": report.errors, "summary": report.summary}, indent=1)
     return 0 if report.ok else 1

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import html
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from drivewm.cli import UserError
+from occupancy.atomic import write_json_atomic, write_text_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY_CONFIG = REPO_ROOT / "configs" / "tiny.yaml"
@@ -169,11 +169,7 @@ def training_config(train_dir: Path, max_steps: int) -> Path:
             callback["init_args"]["dirpath"] = str(train_dir / "checkpoints")
             callback["init_args"]["every_n_train_steps"] = max(1, min(100, max_steps // 4))
     train_dir.mkdir(parents=True, exist_ok=True)
-    path = train_dir / "tiny.yaml"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(train_dir / "tiny.yaml", yaml.safe_dump(config, sort_keys=False))
 
 
 def _load_done(path: Path) -> dict[str, list[str]]:
@@ -183,12 +179,6 @@ def _load_done(path: Path) -> dict[str, list[str]]:
         return json.loads(path.read_text())
     except json.JSONDecodeError:
         return {}
-
-
-def _save_done(path: Path, done: dict[str, list[str]]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(done, indent=1))
-    os.replace(tmp, path)
 
 
 def write_index(out: Path, steps: list[Step], timings: dict[str, float]) -> Path:
@@ -206,9 +196,7 @@ def write_index(out: Path, steps: list[Step], timings: dict[str, float]) -> Path
         + "".join(rows)
         + "</table>"
     )
-    path = out / "index.html"
-    path.write_text(page)
-    return path
+    return write_text_atomic(out / "index.html", page)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -229,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"step '{step.name}' failed; fix the cause and rerun — finished steps are reused")
         timings[step.name] = time.perf_counter() - t0
         done[step.name] = list(step.args)
-        _save_done(done_path, done)
+        write_json_atomic(done_path, done, indent=1)
     index = write_index(out, steps, timings)
     print(f"demo finished: {index}")
     return 0

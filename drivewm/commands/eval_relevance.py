@@ -1,12 +1,14 @@
 """`drivewm eval relevance`: does a world model's future rank candidate plans like their simulated truth?
 
     drivewm eval relevance --model cv-gt,empty,oracle [--ckpt CKPT] [--no-plan-conditioning]
-        --towns Town03 --scenes 20 --plans 32 --out reports/relevance [--seed S]
+        --towns Town03 --scenes 20 [--protocol relevance-v1] --out reports/relevance [--seed S]
 
-Writes <out>/results.json (config, seed, git commit, package versions, per-scene records),
+Writes <out>/results.json (config, protocol, seed, git commit, package versions, per-scene records),
 <out>/report.md, <out>/report.html and BEV figures in <out>/figures/ (see
 `drivewm.evaluation.relevance`). `drivewm` gives two rows, with and without plan conditioning
-(`--no-plan-conditioning`: only the latter).
+(`--no-plan-conditioning`: only the latter). The protocol's settings (plans, traffic, thresholds) come
+from its frozen file; the flags marked "overrides the protocol" change them for this run only, and the
+report says so.
 """
 
 from __future__ import annotations
@@ -15,10 +17,19 @@ import argparse
 import logging
 import sys
 
+OVERRIDES = {
+    "plans": "plans",
+    "vehicles": "num_vehicles",
+    "pedestrians": "num_pedestrians",
+    "unsafe_fraction": "unsafe_fraction",
+    "oracle_dt": "oracle_dt",
+}
+"""Flags (argparse dest) that override a protocol field (RelevanceConfig name)."""
+
 
 def add_relevance_parser(eval_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `relevance` under `drivewm eval`."""
-    from drivewm.evaluation.relevance import MODEL_NAMES
+    from drivewm.evaluation.relevance import DEFAULT_PROTOCOL, MODEL_NAMES, RelevanceConfig
 
     p = eval_subparsers.add_parser(
         "relevance",
@@ -32,14 +43,23 @@ def add_relevance_parser(eval_subparsers: argparse._SubParsersAction) -> argpars
         action="store_true",
         help="evaluate the learned model only with its plan pathway off (default: both rows)",
     )
+    p.add_argument(
+        "--protocol",
+        default=DEFAULT_PROTOCOL,
+        help=f"frozen evaluation protocol: {', '.join(RelevanceConfig.protocols())} (default {DEFAULT_PROTOCOL})",
+    )
     p.add_argument("--towns", default="Town03", help="comma-separated (held-out) towns")
     p.add_argument("--scenes", type=int, default=20, help="number of scenes")
-    p.add_argument("--plans", type=int, default=32, help="candidate plans per scene (≥ 4)")
     p.add_argument("--seed", type=int, default=0, help="global seed (scene i uses (seed, i))")
-    p.add_argument("--vehicles", type=int, default=40, help="background vehicles")
-    p.add_argument("--pedestrians", type=int, default=20, help="pedestrians")
-    p.add_argument("--unsafe-fraction", type=float, default=0.3, help="share of plans built to be unsafe")
-    p.add_argument("--oracle-dt", type=float, default=0.1, help="branch step of the simulated truth [s]")
+    p.add_argument("--plans", type=int, default=None, help="candidate plans per scene, ≥ 4 (overrides the protocol)")
+    p.add_argument("--vehicles", type=int, default=None, help="background vehicles (overrides the protocol)")
+    p.add_argument("--pedestrians", type=int, default=None, help="pedestrians (overrides the protocol)")
+    p.add_argument(
+        "--unsafe-fraction", type=float, default=None, help="share of plans built to be unsafe (overrides the protocol)"
+    )
+    p.add_argument(
+        "--oracle-dt", type=float, default=None, help="branch step of the simulated truth [s] (overrides the protocol)"
+    )
     p.add_argument("--figures", type=int, default=4, help="scenes drawn in the report")
     p.add_argument("--latency-repeats", type=int, default=3, help="timed repeats per model and N")
     p.add_argument("--device", default="cpu", help="torch device of the learned model")
@@ -50,49 +70,30 @@ def add_relevance_parser(eval_subparsers: argparse._SubParsersAction) -> argpars
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the evaluation from parsed arguments; bad input → exit code 2 with one message."""
-    from drivewm.evaluation.relevance import RelevanceConfig, report_table, run_relevance
+    """Run the evaluation from parsed arguments (bad input: `drivewm.cli` prints one line, exit 2)."""
+    from drivewm.evaluation.relevance import RelevanceConfig, evaluate_relevance, report_table
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        cfg = RelevanceConfig(
-            towns=tuple(t.strip() for t in args.towns.split(",") if t.strip()),
-            scenes=args.scenes,
-            plans=args.plans,
-            models=tuple(m.strip() for m in args.model.split(",") if m.strip()),
-            ckpt=args.ckpt,
-            plan_conditioning=not args.no_plan_conditioning,
-            seed=args.seed,
-            num_vehicles=args.vehicles,
-            num_pedestrians=args.pedestrians,
-            unsafe_fraction=args.unsafe_fraction,
-            oracle_dt=args.oracle_dt,
-            figures=args.figures,
-            latency_repeats=args.latency_repeats,
-            device=args.device,
-        ).validate()
-        results = run_relevance(
-            cfg, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True), resume=args.resume
-        )
-    except (ValueError, FileNotFoundError) as err:
-        print(f"drivewm eval relevance: error: {err}", file=sys.stderr)
-        return 2
+    overrides = {field: getattr(args, dest) for dest, field in OVERRIDES.items() if getattr(args, dest) is not None}
+    cfg = RelevanceConfig.from_protocol(
+        args.protocol,
+        towns=tuple(t.strip() for t in args.towns.split(",") if t.strip()),
+        scenes=args.scenes,
+        models=tuple(m.strip() for m in args.model.split(",") if m.strip()),
+        ckpt=args.ckpt,
+        plan_conditioning=not args.no_plan_conditioning,
+        seed=args.seed,
+        figures=args.figures,
+        latency_repeats=args.latency_repeats,
+        device=args.device,
+        **overrides,
+    ).validate()
+    results = evaluate_relevance(
+        cfg, args.out, progress=lambda m: print(m, file=sys.stderr, flush=True), resume=args.resume
+    )
     head, rows = report_table(results)
     print(" | ".join(head))
     for r in rows:
         print(" | ".join(r))
     print(f"report: {args.out}/report.html")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry: `python -m drivewm.commands.eval_relevance relevance ...`."""
-    parser = argparse.ArgumentParser(prog="drivewm eval")
-    sub = parser.add_subparsers(dest="eval_command", required=True)
-    add_relevance_parser(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

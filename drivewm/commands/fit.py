@@ -50,9 +50,10 @@ def build_cli(argv: list[str], run: bool = True):
 
 def run_fit(argv: list[str]) -> int:
     """Entry point used by `drivewm.cli`: returns the exit status."""
-    try:
+    from drivewm.cli import run_guarded
+
+    def fit() -> int:
         build_cli(list(argv))
-    except (FileNotFoundError, ValueError) as err:
-        print(f"drivewm fit: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return run_guarded("fit", fit)

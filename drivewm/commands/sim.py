@@ -58,13 +58,13 @@ def run_command(args: argparse.Namespace) -> int:
     import torch
 
     from carla_bridge.closed_loop.agent import SIM_DT, AutopilotAgent
-    from carla_bridge.closed_loop.report import render_route_gif
     from carla_bridge.closed_loop.runner import RunLimits, run_route
     from carla_bridge.maps import load_town
     from carla_bridge.recorder.tables import write_json_atomic
     from carla_bridge.routes import parse_routes, plan_route_for
     from carla_bridge.rules import load_rules
     from carla_bridge.statistics import global_statistics
+    from drivewm.evaluation.closed_loop.render import render_route_gif
 
     torch.set_num_threads(1)  # small tensors: threads only add overhead
     rules = load_rules(args.rules)

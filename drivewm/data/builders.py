@@ -22,7 +22,7 @@ from pyquaternion import Quaternion
 from agents import AgentClass
 from agents.se2 import quaternion_to_yaw, se2_relative
 from occupancy import GridSpec
-from occupancy.classes import FREE
+from occupancy.classes import Occ3DClass
 from occupancy.io import labels_path, read_labels
 from occupancy.resample import downsample_labels, warp_labels_se2
 
@@ -261,7 +261,7 @@ def splat_labels(sem: torch.Tensor, src: GridSpec, src_in_dst: np.ndarray, dst: 
     """Re-express Occ3D labels `[X, Y, Z]` (on `src`, in a source ego frame) on a coarser-or-equal
     grid `dst` in another frame, occupied-first: each occupied source voxel centre is moved by the
     SE(2) pose `src_in_dst` (x, y, yaw) and votes for its class in the destination voxel it lands in;
-    a destination voxel gets the most voted occupied class, FREE if none (ties: lowest id).
+    a destination voxel gets the most voted occupied class, Occ3DClass.FREE if none (ties: lowest id).
 
     Only occupied voxels move, so this costs O(occupied) rather than O(grid) — what makes caching
     6 future frames per sample affordable. For a destination finer than the source use
@@ -270,7 +270,7 @@ def splat_labels(sem: torch.Tensor, src: GridSpec, src_in_dst: np.ndarray, dst: 
     Returns:
         `[X', Y', Z']` uint8.
     """
-    occ = torch.nonzero(sem != FREE)  # [n, 3]
+    occ = torch.nonzero(sem != Occ3DClass.FREE)  # [n, 3]
     cls = sem[occ[:, 0], occ[:, 1], occ[:, 2]].long()
     centres = src.voxel_to_world(occ).double()  # [n, 3]
     c, s = math.cos(src_in_dst[2]), math.sin(src_in_dst[2])
@@ -280,8 +280,8 @@ def splat_labels(sem: torch.Tensor, src: GridSpec, src_in_dst: np.ndarray, dst: 
     gx, gy, gz = dst.shape
     ok = (idx >= 0).all(-1) & (idx[:, 0] < gx) & (idx[:, 1] < gy) & (idx[:, 2] < gz)
     flat = (idx[ok, 0] * gy + idx[ok, 1]) * gz + idx[ok, 2]
-    counts = torch.bincount(flat * FREE + cls[ok], minlength=gx * gy * gz * FREE).view(-1, FREE)
-    out = torch.where(counts.sum(-1) > 0, counts.argmax(-1), torch.full((gx * gy * gz,), FREE))
+    counts = torch.bincount(flat * Occ3DClass.FREE + cls[ok], minlength=gx * gy * gz * Occ3DClass.FREE).view(-1, Occ3DClass.FREE)
+    out = torch.where(counts.sum(-1) > 0, counts.argmax(-1), torch.full((gx * gy * gz,), Occ3DClass.FREE))
     return out.to(torch.uint8).view(gx, gy, gz)
 
 
@@ -296,8 +296,8 @@ def warp_mask(mask: torch.Tensor, src: GridSpec, src_in_dst: np.ndarray, dst: Gr
         x, y, z = coarse.shape
         pooled = mask.view(x, fx, y, fy, z, fz).any(5).any(3).any(1)
     else:
-        labels = torch.where(mask, torch.zeros((), dtype=torch.uint8), torch.full((), FREE, dtype=torch.uint8))
-        pooled = downsample_labels(labels, src, coarse, occupied_first=True) != FREE
+        labels = torch.where(mask, torch.zeros((), dtype=torch.uint8), torch.full((), Occ3DClass.FREE, dtype=torch.uint8))
+        pooled = downsample_labels(labels, src, coarse, occupied_first=True) != Occ3DClass.FREE
     return warp_labels_se2(pooled, coarse, torch.as_tensor(src_in_dst, dtype=torch.float64), dst_grid=dst, fill=False)
 
 
@@ -463,7 +463,7 @@ class TargetBuilder:
         out = dict(
             branch_plans=torch.zeros(kb, t_steps, 3),
             branch_valid=torch.zeros(kb, dtype=torch.bool),
-            branch_occ=torch.full((kb, t_steps, gx, gy, gz), FREE, dtype=torch.uint8),
+            branch_occ=torch.full((kb, t_steps, gx, gy, gz), Occ3DClass.FREE, dtype=torch.uint8),
             branch_agent_future=torch.zeros(kb, a_slots, t_steps, 3),
             branch_agent_valid=torch.zeros(kb, a_slots, t_steps, dtype=torch.bool),
             branch_collision=torch.zeros(kb, dtype=torch.bool),

@@ -8,13 +8,31 @@ from dataclasses import asdict, dataclass, field
 from carla_bridge.sensors.rig import CAMERAS  # nuScenes camera order (one definition)
 from occupancy import GridSpec
 
-__all__ = ["CAMERAS", "REAL_NUSCENES_VERSIONS", "DataConfig"]
+__all__ = ["CAMERAS", "REAL_NUSCENES_VERSIONS", "DataConfig", "GridConfig"]
 
 REAL_NUSCENES_VERSIONS = ("v1.0-trainval", "v1.0-mini", "v1.0-test")
 
 
+class GridConfig:
+    """Mixin of the dataclass configs that name a voxel grid by plain lists (YAML and checkpoint
+    friendly): `grid_lower`, `grid_upper`, `grid_voxel` [m]."""
+
+    grid_lower: list[float]
+    grid_upper: list[float]
+    grid_voxel: list[float]
+
+    @property
+    def grid(self) -> GridSpec:
+        """The voxel grid."""
+        return GridSpec(tuple(self.grid_lower), tuple(self.grid_upper), tuple(self.grid_voxel))  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict:
+        """Plain-value dict (JSON/YAML/checkpoint safe)."""
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass
-class DataConfig:
+class DataConfig(GridConfig):
     """Dataset output settings.
 
     Attributes:
@@ -40,13 +58,6 @@ class DataConfig:
     max_future_boxes: int = 48
     route_points: int = 41
     route_spacing: float = 2.0
-
-    @property
-    def grid(self) -> GridSpec:
-        return GridSpec(tuple(self.grid_lower), tuple(self.grid_upper), tuple(self.grid_voxel))  # type: ignore[arg-type]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     @classmethod
     def from_model(cls, model_config, **overrides) -> DataConfig:

@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from occupancy.atomic import atomic_path, write_json_atomic
+
 from .builders import FeatureBuilder, SceneIndex, TargetBuilder, extras_dir
 from .config import REAL_NUSCENES_VERSIONS, DataConfig
 from .types import Features, Sample, Targets
@@ -168,12 +170,9 @@ class NuScenesWorldDataset(Dataset):
         return None if self.cache_dir is None else self.cache_dir / f"{self.token(idx)}.pt"
 
     def _write(self, path: Path, sample: Sample) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(
-            {"features": _to_dict(sample.features), "targets": _to_dict(sample.targets), "token": sample.token}, tmp
-        )
-        os.replace(tmp, path)
+        payload = {"features": _to_dict(sample.features), "targets": _to_dict(sample.targets), "token": sample.token}
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
 
     def _read(self, path: Path) -> Sample | None:
         try:
@@ -215,7 +214,7 @@ class NuScenesWorldDataset(Dataset):
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         meta = self.cache_dir / "meta.json"
         if not meta.is_file():
-            meta.write_text(json.dumps({"version": self.version, "config": self.config.to_dict()}, indent=1))
+            write_json_atomic(meta, {"version": self.version, "config": self.config.to_dict()}, indent=1)
         for idx in tqdm(todo, desc=f"caching {self.version}/{self.split}", disable=not progress or not todo):
             self._write(self.cache_path(idx), self.build(idx))  # type: ignore[arg-type]
         return len(todo)

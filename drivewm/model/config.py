@@ -3,13 +3,13 @@ stay loadable with `torch.load(weights_only=True)` and LightningCLI can fill it 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
-from occupancy import GridSpec
+from drivewm.data.config import GridConfig
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(GridConfig):
     """World-model hyper-parameters.
 
     Attributes:
@@ -70,15 +70,6 @@ class ModelConfig:
         for name in ("num_modes", "ego_modes", "max_agents", "horizon", "feat_dim", "bev_dim", "plan_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
-
-    @property
-    def grid(self) -> GridSpec:
-        """The model's voxel grid."""
-        return GridSpec(tuple(self.grid_lower), tuple(self.grid_upper), tuple(self.grid_voxel))  # type: ignore[arg-type]
-
-    def to_dict(self) -> dict:
-        """Plain-value dict (JSON/YAML/checkpoint safe)."""
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:

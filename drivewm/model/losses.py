@@ -18,14 +18,17 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from occupancy import GridSpec
-from occupancy.classes import FREE, NUM_CLASSES
+from occupancy.classes import NUM_CLASSES, Occ3DClass
 
 from .heads import BOX_CHANNELS, angle_l1, encode_detection_targets, focal_heatmap_loss
 
 # Occ3D classes the ego must not touch (objects, man-made structures, vegetation); ground is not.
-OBSTACLE_CLASSES: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16)
+OBSTACLE_CLASSES: tuple[Occ3DClass, ...] = (
+    *(c for c in Occ3DClass if c <= Occ3DClass.TRUCK),  # others and the ten object classes
+    Occ3DClass.MANMADE,
+    Occ3DClass.VEGETATION,
+)
 OBSTACLE_Z_RANGE = (-0.5, 2.5)  # voxel-centre heights [m] that count for the BEV obstacle map
-DRIVABLE_CLASS = 11
 LOSS_WEIGHTS = {
     "occ_ce": 1.0,
     "occ_geo": 1.0,
@@ -69,7 +72,7 @@ def obstacle_bev(labels: Tensor, grid: GridSpec, mask: Tensor | None = None) -> 
 
 def drivable_bev(labels: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """`[..., X, Y]` bool cells whose column holds driveable surface, and where that is known."""
-    d = (labels == DRIVABLE_CLASS).any(-1)
+    d = (labels == Occ3DClass.DRIVEABLE_SURFACE).any(-1)
     known = torch.ones_like(d) if mask is None else mask.any(-1)
     return d, known
 
@@ -117,15 +120,15 @@ def occupancy_losses(
         sem_logits: `[B, T, C, X, Y, Z]`; labels `[B, T, X, Y, Z]` uint8; mask `[B, T, X, Y, Z]` bool.
     """
     weight = torch.ones(NUM_CLASSES, device=sem_logits.device)
-    weight[FREE] = free_weight
+    weight[Occ3DClass.FREE] = free_weight
     tgt = labels.long()
     ce = F.cross_entropy(sem_logits.transpose(1, 2), tgt, weight=weight, reduction="none")  # [B, T, X, Y, Z]
     ce = (ce * mask).sum() / (weight[tgt] * mask).sum().clamp(min=1.0)
     occ_logit = (
-        torch.logsumexp(torch.cat([sem_logits[:, :, :FREE], sem_logits[:, :, FREE + 1 :]], 2), 2)
-        - sem_logits[:, :, FREE]
+        torch.logsumexp(torch.cat([sem_logits[:, :, : Occ3DClass.FREE], sem_logits[:, :, Occ3DClass.FREE + 1 :]], 2), 2)
+        - sem_logits[:, :, Occ3DClass.FREE]
     )
-    geo = F.binary_cross_entropy_with_logits(occ_logit, (tgt != FREE).float(), reduction="none")
+    geo = F.binary_cross_entropy_with_logits(occ_logit, (tgt != Occ3DClass.FREE).float(), reduction="none")
     return ce, masked_mean(geo, mask)
 
 

@@ -11,7 +11,9 @@ the *scene dynamics* (a small recurrent conv net unrolled over the T future step
   and the scene's coarse features, modulated by the plan embedding (FiLM), upsampled and added to
   the scene's obstacle logits and (as "occupied vs free") to the semantic logits.
 
-`plan_conditioning=False` (config or attribute) zeroes the whole plan pathway: the ablation. The
+`rollout(..., plan_conditioning=False)` (or `ModelConfig.plan_conditioning=False`, the default of
+every call) zeroes the whole plan pathway: the ablation, asked for per call, never by changing the
+model. The
 pathway's output layers start at zero, and training switches it off for a random share of the scenes
 (`plan_dropout`), so the plan-agnostic part is itself a trained predictor and the pathway learns only
 what the plan adds — the ablation is a fair baseline, not a crippled one.
@@ -26,10 +28,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from agents import AgentStates
+from agents.checks import check_tensor
 from agents.se2 import se2_relative
 from drivewm.data.types import Batch, Targets
-from occupancy.classes import FREE, NUM_CLASSES
-from planner.contracts import STEP_SECONDS, LightState, Observation, Prediction, SceneState, _check, validate_plans
+from occupancy.classes import NUM_CLASSES, Occ3DClass
+from planner.contracts import LightBelief, LightState, Observation, Prediction, SceneState, validate_plans
+from planner.timebase import STEP_SECONDS
 
 from .bev import ImageBackbone, ResBlock, SimpleBEVLifter, conv_bn, warp_bev
 from .config import ModelConfig
@@ -64,17 +68,68 @@ class RolloutOutput:
     agent_mode_logits: Tensor
 
 
+@dataclass(frozen=True)
+class DriveSceneFeatures:
+    """`DriveWorldModel`'s own per-scene tensors (`SceneState.features`), computed once in `encode`.
+
+    Attributes:
+        heatmap: `[B, Ca, X, Y]` agent-centre logits per agent class.
+        box: `[B, 10, X, Y]` box regression (offset, z, log size, yaw, velocity).
+        drivable_logit: `[B, X, Y]`.
+        light_logits: `[B, 3]` (red, green, none) logits.
+        light_distance: `[B]` regressed distance [m] to the stop line (finite even when "none").
+        ego_plan_logits: `[B, Ke]` scores of the ego-head plans (`SceneState.ego_plans`).
+        ego_status_plan: `[B, T, 3]` the ego-status baseline's plan.
+        dyn: `[B, T, C, X, Y]` plan-agnostic scene dynamics.
+        obstacle_logits: `[B, T, X, Y]` plan-agnostic obstacle logits.
+        coarse: `[B, T, Xc, Yc, Cr]` coarse features of the occupancy residual.
+        agent_tokens: `[B, A, D]`; agent_pose `[B, A, 3]`; agent_speed `[B, A]`.
+        det_scores: `[B, A]` detection scores of `SceneState.agents`.
+    """
+
+    heatmap: Tensor
+    box: Tensor
+    drivable_logit: Tensor
+    light_logits: Tensor
+    light_distance: Tensor
+    ego_plan_logits: Tensor
+    ego_status_plan: Tensor
+    dyn: Tensor
+    obstacle_logits: Tensor
+    coarse: Tensor
+    agent_tokens: Tensor
+    agent_pose: Tensor
+    agent_speed: Tensor
+    det_scores: Tensor
+
+    def validate(self, batch_size: int) -> DriveSceneFeatures:
+        """Check that every field is a tensor with the scene batch `batch_size` first."""
+        for name, value in self.__dict__.items():
+            check_tensor(f"DriveSceneFeatures.{name}", value, (batch_size, ...), finite=False)
+        return self
+
+
+def scene_features(scene: SceneState) -> DriveSceneFeatures:
+    """The `DriveSceneFeatures` of a scene state `DriveWorldModel.encode` made; `ValueError` otherwise."""
+    if not isinstance(scene.features, DriveSceneFeatures):
+        raise ValueError(
+            f"SceneState.features is {type(scene.features).__name__}, not DriveSceneFeatures: "
+            "encode the scene with DriveWorldModel.encode"
+        )
+    return scene.features
+
+
 def check_observation(obs: Observation, num_cameras: int | None = None) -> None:
     """Like `Observation.validate` but accepts float images in [0, 1] (training augmentation) and
     names the field on any problem (NaN/inf included)."""
     if not isinstance(obs.images, Tensor):
         raise ValueError(f"Observation.images must be a torch.Tensor, got {type(obs.images).__name__}")
     if obs.images.dtype != torch.uint8:
-        _check("Observation.images", obs.images, (None, num_cameras, 3, None, None), None)
+        check_tensor("Observation.images", obs.images, (None, num_cameras, 3, None, None), None)
         if not obs.images.is_floating_point():
             raise ValueError(f"Observation.images must be uint8 or float, got {obs.images.dtype}")
         obs = Observation(**{**obs.__dict__, "images": torch.zeros(obs.images.shape, dtype=torch.uint8)})
-    _check("Observation.images", obs.images, (None, num_cameras, 3, None, None), torch.uint8)
+    check_tensor("Observation.images", obs.images, (None, num_cameras, 3, None, None), torch.uint8)
     obs.validate()
 
 
@@ -88,7 +143,6 @@ class DriveWorldModel(nn.Module):
         cfg = config or ModelConfig()
         self.config = cfg
         self.grid = cfg.grid
-        self.plan_conditioning = cfg.plan_conditioning
         gz = self.grid.shape[2]
         c, d, t = cfg.bev_dim, cfg.plan_dim, cfg.horizon
         self.register_buffer("img_mean", torch.tensor(IMAGE_MEAN).view(1, 1, 3, 1, 1), persistent=False)
@@ -221,11 +275,8 @@ class DriveWorldModel(nn.Module):
                 at run time: the trajectory heads never learn to lean on a velocity they will not get.
 
         Returns:
-            `SceneState` with `latent [B, C, X, Y]` and extras: heatmap `[B, Ca, X, Y]`, box
-            `[B, 10, X, Y]`, drivable_logit `[B, X, Y]`, light_logits `[B, 3]`, light_distance `[B]`,
-            ego_plans `[B, Ke, T, 3]`, ego_plan_logits `[B, Ke]`, ego_status_plan `[B, T, 3]`,
-            dyn `[B, T, C, X, Y]`, obstacle_logits `[B, T, X, Y]`, coarse `[B, T, Xc, Yc, Cr]`,
-            agent_tokens `[B, A, D]`, agent_pose `[B, A, 3]`, agent_speed `[B, A]`, det_scores `[B, A]`.
+            `SceneState` with `latent [B, C, X, Y]`, the light head's belief, the ego head's plans
+            `ego_plans [B, Ke, T, 3]` and `features` (`DriveSceneFeatures`).
         """
         cfg = self.config
         latent, feats, status = self.encode_latent(obs, prev)
@@ -256,24 +307,25 @@ class DriveWorldModel(nn.Module):
         coarse = coarse.view(b, cfg.horizon, *coarse.shape[1:]).permute(0, 1, 3, 4, 2)
 
         tokens, pose = self._agent_tokens(latent, agents)
-        extras = {
-            "heatmap": heat,
-            "box": box,
-            "drivable_logit": self.drivable(latent)[:, 0],
-            "light_logits": light[:, :3],
-            "light_distance": F.softplus(light[:, 3]) * 10.0,
-            "ego_plans": ego_plans,
-            "ego_plan_logits": ego_out[..., -1],
-            "ego_status_plan": ego_status,
-            "dyn": dyn_t,
-            "obstacle_logits": obstacle,
-            "coarse": coarse,
-            "agent_tokens": tokens,
-            "agent_pose": pose,
-            "agent_speed": agents.speed,
-            "det_scores": scores,
-        }
-        return SceneState.from_observation(obs, agents, latent=latent, extras=extras)
+        features = DriveSceneFeatures(
+            heatmap=heat,
+            box=box,
+            drivable_logit=self.drivable(latent)[:, 0],
+            light_logits=light[:, :3],
+            light_distance=F.softplus(light[:, 3]) * 10.0,
+            ego_plan_logits=ego_out[..., -1],
+            ego_status_plan=ego_status,
+            dyn=dyn_t,
+            obstacle_logits=obstacle,
+            coarse=coarse,
+            agent_tokens=tokens,
+            agent_pose=pose,
+            agent_speed=agents.speed,
+            det_scores=scores,
+        )
+        return SceneState.from_observation(
+            obs, agents, latent, light=_light_belief(features), ego_plans=ego_plans, features=features
+        )
 
     def _with_estimated_velocity(self, agents: AgentStates, box: Tensor) -> AgentStates:
         """`agents` with velocity `[B, A, 2]` (and speed) read from the box head `[B, 10, X, Y]` at
@@ -308,7 +360,13 @@ class DriveWorldModel(nn.Module):
         return tokens, pose
 
     # ------------------------------------------------------------------ rollout
-    def rollout_raw(self, scene: SceneState, plans: Tensor, plan_gate: Tensor | None = None) -> RolloutOutput:
+    def rollout_raw(
+        self,
+        scene: SceneState,
+        plans: Tensor,
+        plan_gate: Tensor | None = None,
+        plan_conditioning: bool | None = None,
+    ) -> RolloutOutput:
         """The plan-dependent part, batched over N; see the module docstring.
 
         Args:
@@ -316,6 +374,8 @@ class DriveWorldModel(nn.Module):
             plans: `[B, N, T, 3]` rear-axle (x, y, yaw) in the current ego frame.
             plan_gate: optional `[B]` float in [0, 1] scaling the plan pathway per scene (training's
                 plan dropout: 0 trains the plan-agnostic part alone, i.e. the ablation).
+            plan_conditioning: False switches the plan pathway off for this call (the ablation);
+                None takes `ModelConfig.plan_conditioning`.
         """
         cfg = self.config
         b = scene.batch_size
@@ -323,12 +383,13 @@ class DriveWorldModel(nn.Module):
         if plans.shape[2] != cfg.horizon:
             raise ValueError(f"plans has {plans.shape[2]} steps, the model predicts T = {cfg.horizon}")
         n, t = plans.shape[1], cfg.horizon
-        ex = scene.extras
-        tokens, pose, speed = ex["agent_tokens"], ex["agent_pose"], ex["agent_speed"]
+        ex = scene_features(scene)
+        tokens, pose, speed = ex.agent_tokens, ex.agent_pose, ex.agent_speed
         a, k = tokens.shape[1], cfg.num_modes
         base = self.agent_base(tokens)[:, None]  # [B, 1, A, K·(3T+1)]
         gx, gy = self.grid.bev_shape
-        if self.plan_conditioning:
+        conditioned = self.config.plan_conditioning if plan_conditioning is None else plan_conditioning
+        if conditioned:
             pf = plan_features(plans)  # [B, N, T, 4]
             emb = self.plan_enc(pf.flatten(2))  # [B, N, D]
             # agents x plans: the plan's poses seen from each agent
@@ -343,7 +404,7 @@ class DriveWorldModel(nn.Module):
             foot = ego_footprint_raster(plans, self.coarse_cells, self.coarse_cell)  # [B, N, T, Xc, Yc, 2]
             film = self.res_film(torch.cat([emb[:, :, None].expand(-1, -1, t, -1), pf], dim=-1))  # [B, N, T, 2Cr]
             gamma, beta = film[..., None, None, :].chunk(2, dim=-1)
-            hid = torch.relu((ex["coarse"][:, None] + self.res_foot(foot)) * (1 + gamma) + beta)
+            hid = torch.relu((ex.coarse[:, None] + self.res_foot(foot)) * (1 + gamma) + beta)
             res = self.res_out(hid)[..., 0]  # [B, N, T, Xc, Yc]
             xc, yc = res.shape[-2:]
             residual = F.interpolate(res.reshape(-1, 1, xc, yc), size=(gx, gy), mode="bilinear", align_corners=False)
@@ -355,7 +416,7 @@ class DriveWorldModel(nn.Module):
             residual = torch.zeros(b, n, t, gx, gy, device=plans.device, dtype=plans.dtype)
         agent_out = agent_out.view(b, n, a, k, t * 3 + 1)
         trajs = decode_trajectories(agent_out[..., :-1], pose[:, None], speed[:, None], t, STEP_SECONDS)
-        obstacle = ex["obstacle_logits"][:, None] + residual
+        obstacle = ex.obstacle_logits[:, None] + residual
         return RolloutOutput(obstacle, residual, trajs, agent_out[..., -1])
 
     def semantics_logits(self, scene: SceneState, residual: Tensor) -> Tensor:
@@ -363,10 +424,12 @@ class DriveWorldModel(nn.Module):
         `[B, T, X, Y]`: the residual raises "occupied" against "free" in every voxel of the column."""
         b, t = residual.shape[:2]
         gx, gy, gz = self.grid.shape
-        logits = self.occ_head(scene.extras["dyn"].flatten(0, 1)).view(b, t, NUM_CLASSES, gz, gx, gy)
+        logits = self.occ_head(scene_features(scene).dyn.flatten(0, 1)).view(b, t, NUM_CLASSES, gz, gx, gy)
         logits = logits.permute(0, 1, 2, 4, 5, 3)  # [B, T, C, X, Y, Z]
-        free = logits[:, :, FREE] - residual[..., None]
-        return torch.cat([logits[:, :, :FREE], free[:, :, None], logits[:, :, FREE + 1 :]], dim=2)
+        free = logits[:, :, Occ3DClass.FREE] - residual[..., None]
+        return torch.cat(
+            [logits[:, :, : Occ3DClass.FREE], free[:, :, None], logits[:, :, Occ3DClass.FREE + 1 :]], dim=2
+        )
 
     def semantics_now_logits(self, scene: SceneState) -> Tensor:
         """The model's estimate of the current occupancy, `[B, C=18, X, Y, Z]` logits (t = 0; the
@@ -376,26 +439,25 @@ class DriveWorldModel(nn.Module):
         logits = self.occ_head(scene.latent).view(b, NUM_CLASSES, gz, gx, gy)
         return logits.permute(0, 1, 3, 4, 2)
 
-    def rollout(self, scene: SceneState, plans: Tensor) -> Prediction:
-        """`planner.WorldModel.rollout`: one batched pass over the N plans `[B, N, T, 3]`."""
-        out = self.rollout_raw(scene, plans)
-        ex = scene.extras
-        light_probs = torch.softmax(ex["light_logits"], dim=-1)
-        none = light_probs.argmax(-1) == LightState.NONE
-        light_distance = torch.where(none, torch.full_like(ex["light_distance"], float("inf")), ex["light_distance"])
+    def rollout(self, scene: SceneState, plans: Tensor, plan_conditioning: bool | None = None) -> Prediction:
+        """`planner.WorldModel.rollout`: one batched pass over the N plans `[B, N, T, 3]`;
+        `plan_conditioning=False` gives the plan-agnostic prediction (the ablation) for this call."""
+        out = self.rollout_raw(scene, plans, plan_conditioning=plan_conditioning)
+        ex = scene_features(scene)
+        light = scene.light if scene.light is not None else _light_belief(ex)
 
         def decode_semantics(plan_index: Tensor) -> Tensor:
             """`[B]` plan index → `[B, T, X, Y, Z]` uint8 Occ3D labels under that plan."""
-            _check("plan_index", plan_index, (scene.batch_size,), torch.int64)
+            check_tensor("plan_index", plan_index, (scene.batch_size,), torch.int64)
             res = out.residual[torch.arange(scene.batch_size, device=plan_index.device), plan_index]
             return self.semantics_logits(scene, res).argmax(dim=2).to(torch.uint8)
 
         return Prediction(
             grid=self.grid,
             obstacle_prob=torch.sigmoid(out.obstacle_logits),
-            drivable_prob=torch.sigmoid(ex["drivable_logit"]),
-            light_probs=light_probs,
-            light_distance=light_distance.float(),
+            drivable_prob=torch.sigmoid(ex.drivable_logit),
+            light_probs=light.probs,
+            light_distance=light.distance,
             agent_trajs=out.agent_trajs,
             agent_mode_probs=torch.softmax(out.agent_mode_logits, dim=-1),
             agent_valid=scene.agents.valid,
@@ -452,7 +514,7 @@ class DriveWorldModel(nn.Module):
 
         tg = batch.targets
         scene, _, out = self.forward_batch(batch)
-        ex = scene.extras
+        ex = scene_features(scene)
         out_l: dict[str, Tensor] = {}
         # occupancy under the logged plan
         mask = tg.occ_mask & tg.occ_valid[:, :, None, None, None]
@@ -474,8 +536,8 @@ class DriveWorldModel(nn.Module):
         # drivable area on every cell, the unseen ones under and around the ego included: it is a map
         # estimate the planner gates on exactly there (the occupancy terms keep the camera mask)
         drv, _ = drivable_bev(tg.occ_now)
-        out_l["drivable"] = F.binary_cross_entropy_with_logits(ex["drivable_logit"], drv.float())
-        out_l["heatmap"], out_l["box"] = detection_losses(ex["heatmap"], ex["box"], tg, self.grid)
+        out_l["drivable"] = F.binary_cross_entropy_with_logits(ex.drivable_logit, drv.float())
+        out_l["heatmap"], out_l["box"] = detection_losses(ex.heatmap, ex.box, tg, self.grid)
         out_l["traj"], out_l["mode"] = wta_losses(
             out.agent_trajs[:, 0],
             out.agent_mode_logits[:, 0],
@@ -483,10 +545,10 @@ class DriveWorldModel(nn.Module):
             tg.agent_future_valid & tg.agent_valid[..., None],
         )
         out_l["ego"], out_l["ego_mode"] = wta_losses(
-            ex["ego_plans"], ex["ego_plan_logits"], tg.ego_future, tg.ego_future_valid
+            scene.ego_plans, ex.ego_plan_logits, tg.ego_future, tg.ego_future_valid
         )
         out_l["ego_status"] = masked_mean(
-            F.smooth_l1_loss(ex["ego_status_plan"][..., :2], tg.ego_future[..., :2], reduction="none").sum(-1),
+            F.smooth_l1_loss(ex.ego_status_plan[..., :2], tg.ego_future[..., :2], reduction="none").sum(-1),
             tg.ego_future_valid,
         )
         # counterfactual consistency: branch k's rollout against branch k's future
@@ -511,19 +573,27 @@ class DriveWorldModel(nn.Module):
         known_light = tg.light_state >= 0
         if bool(known_light.any()):
             out_l["light"] = masked_mean(
-                F.cross_entropy(ex["light_logits"], tg.light_state.clamp(min=0), reduction="none"), known_light
+                F.cross_entropy(ex.light_logits, tg.light_state.clamp(min=0), reduction="none"), known_light
             )
         else:
             out_l["light"] = zero
         known_d = tg.light_distance >= 0
         out_l["light_distance"] = (
-            masked_mean((ex["light_distance"] - tg.light_distance).abs(), known_d) if bool(known_d.any()) else zero
+            masked_mean((ex.light_distance - tg.light_distance).abs(), known_d) if bool(known_d.any()) else zero
         )
         out_l["loss"] = sum(LOSS_WEIGHTS[k] * v for k, v in out_l.items())
         return out_l
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _light_belief(features: DriveSceneFeatures) -> LightBelief:
+    """The light head's belief: softmax of its logits; the distance is inf where "none" is likeliest."""
+    probs = torch.softmax(features.light_logits, dim=-1)
+    none = probs.argmax(-1) == LightState.NONE
+    distance = torch.where(none, torch.full_like(features.light_distance, float("inf")), features.light_distance)
+    return LightBelief(probs, distance.float())
 
 
 def _init_mode_head(head: nn.Linear, k: int, t: int) -> None:
@@ -557,4 +627,11 @@ def targets_to_agents(tg: Targets) -> AgentStates:
     )
 
 
-__all__ = ["DriveWorldModel", "RolloutOutput", "check_observation", "targets_to_agents"]
+__all__ = [
+    "DriveSceneFeatures",
+    "DriveWorldModel",
+    "RolloutOutput",
+    "check_observation",
+    "scene_features",
+    "targets_to_agents",
+]

@@ -49,3 +49,5 @@ def test_control_validation():
 def test_ego_constants_are_the_nuscenes_car():
     assert EGO.size == (4.084, 1.85, 1.56)
     assert EGO.rear_axle_to_center == 1.38
+    # rear axle → front bumper: the centre offset plus half the length (where the ego "reaches" a line)
+    assert EGO.front_overhang == pytest.approx(1.38 + 4.084 / 2)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from agents import Control
 from carla_bridge.closed_loop.agent import AgentDefaults, AutopilotAgent, default_sensors
-from carla_bridge.closed_loop.harness import BackendSpec
+from carla_bridge.closed_loop.backend_spec import BackendSpec
 from carla_bridge.routes import parse_routes
 
 FAST_BACKEND = BackendSpec(

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from carla_bridge.lite.config import LiteConfig
 from carla_bridge.lite.map_data import build_map_data
@@ -32,16 +31,6 @@ def crossroads_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def crossroads(crossroads_path: Path) -> TownMap:
     """The generated crossroads, loaded through `carla.Map` like a CARLA town."""
     return load_town(crossroads_path)
-
-
-@pytest.fixture
-def single_thread():
-    """Run the test with one torch thread (the simulator's small tensors only lose from threads on
-    2 shared cores); the previous setting is restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

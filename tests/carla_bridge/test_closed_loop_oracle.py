@@ -11,7 +11,7 @@ import torch
 
 from agents import Control
 from agents.se2 import se2_relative
-from carla_bridge.closed_loop.harness import BackendSpec
+from carla_bridge.closed_loop.backend_spec import BackendSpec
 from carla_bridge.closed_loop.runner import RunLimits, run_route
 from carla_bridge.oracle import OracleWorldModel
 from drivewm.factory import build_agent

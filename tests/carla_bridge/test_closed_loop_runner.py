@@ -107,7 +107,7 @@ def test_route_tracker_hand_cases():
     assert not tr.timed_out and tr.update(np.array([10.0, 9.0, 1.57]), 321.0) == 100.0 and tr.timed_out
 
 
-def test_rules_mismatch_and_bench2drive_records(single_thread):
+def test_rules_mismatch_and_bench2drive_records():
     """The backend must judge by the run's rule set; a Bench2Drive record carries success, efficiency,
     smoothness, abilities and the junction completion (tools/ability_benchmark.py) of its scenario type."""
     rec = run_route(

@@ -22,8 +22,6 @@ from carla_bridge.lite.world import LiteWorld
 from carla_bridge.rules import load_rules, rules_from_dict
 from planner.controller import PlanFollower
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
 EMPTY = dict(num_vehicles=0, num_pedestrians=0, num_parked=0, num_props=0)
 HALF = 0.5 * EGO.length
 BRAKE = torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64)

@@ -64,12 +64,13 @@ def test_global_record_means_std_km_and_rates():
     }
     assert g["by_route"]["2"] == {
         "runs": 1,
-        "driving_score": {"mean": 30.0, "ci95": 0.0},
-        "route_completion": {"mean": 50.0, "ci95": 0.0},
+        "driving_score": {"mean": 30.0, "ci95": None},  # one run: no interval
+        "route_completion": {"mean": 50.0, "ci95": None},
     }
     assert list(g["by_route"]) == ["1", "2", "3"] and g["by_scenario_type"] == {}
     assert global_statistics(records[:1], LB)["status"] == "Completed"
-    assert global_statistics(records[2:], LB)["scores"]["driving_score"]["ci95"] == 0.0
+    assert global_statistics(records[2:], LB)["scores"]["driving_score"]["ci95"] is None
+    assert global_statistics(records[2:], LB)["scores"]["driving_score"]["std"] == 0.0
     assert "bench2drive" not in g
     with pytest.raises(ValueError, match="at least one"):
         global_statistics([], LB)

@@ -287,31 +287,6 @@ def write_mini_nuscenes(root: Path) -> MiniNuScenes:
 
 
 @contextmanager
-def one_thread():
-    """pytest runs 2 workers on 2 cores: one intra-op thread each avoids oversubscription (which
-    slows small tensor ops by 10-30x here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def one_thread_module():
-    """The same for module-scoped fixtures (which run before function-scoped autouse ones)."""
-    with one_thread():
-        yield
-
-
-@contextmanager
 def shared_build(tmp_path_factory, name: str):
     """A folder shared by the pytest-xdist workers of this run, built once: yields (path, done_marker);
     the first worker builds (writes `done_marker` at the end), the others wait on the lock and reuse."""
@@ -327,23 +302,22 @@ def shared_build(tmp_path_factory, name: str):
 
 @pytest.fixture(scope="session")
 def build_once(tmp_path_factory):
-    """`with build_once(name) as (path, done): ...` — see `shared_build`; plus `build_once.one_thread`."""
+    """`with build_once(name) as (path, done): ...` — see `shared_build`."""
 
     def enter(name: str):
         return shared_build(tmp_path_factory, name)
 
-    enter.one_thread = one_thread
     return enter
 
 
 @pytest.fixture(scope="session")
-def mini_nuscenes(tmp_path_factory) -> MiniNuScenes:
+def mini_nuscenes(tmp_path_factory, one_torch_thread) -> MiniNuScenes:
     """The hand-written dataset (read-only; copy it to modify), written once per test run."""
     with shared_build(tmp_path_factory, "mini_nuscenes") as (path, done):
         if not done.is_file():
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True)
-            with one_thread():
+            with one_torch_thread():
                 mini = write_mini_nuscenes(path)
             done.write_text(mini.branch_sample)
         return MiniNuScenes(path, VERSION, done.read_text())

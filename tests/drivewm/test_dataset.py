@@ -21,8 +21,9 @@ TINY_DATA = DataConfig(image_size=[48, 80], max_agents=6, max_branches=3)
 
 
 @pytest.fixture(scope="module")
-def train_set(mini_nuscenes, one_thread_module):
-    return NuScenesWorldDataset(mini_nuscenes.dataroot, mini_nuscenes.version, "train", TINY_DATA, cache_dir="")
+def train_set(mini_nuscenes, one_torch_thread):
+    with one_torch_thread():
+        return NuScenesWorldDataset(mini_nuscenes.dataroot, mini_nuscenes.version, "train", TINY_DATA, cache_dir="")
 
 
 def _close(a, b, tol=1e-4):

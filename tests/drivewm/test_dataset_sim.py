@@ -18,22 +18,16 @@ from drivewm.model import ModelConfig
 from occupancy import GridSpec
 from occupancy.io import labels_path, read_labels
 from occupancy.resample import downsample_labels
+from tests.drivewm.synthetic_batches import TINY
 
-TINY_MODEL = dict(
-    image_size=[32, 64],
-    backbone_channels=[8, 16],
-    feat_dim=8,
-    bev_dim=16,
-    plan_dim=16,
-    max_agents=8,
-    grid_voxel=[3.2, 3.2, 1.6],
-)
+TINY_MODEL = {**TINY, "max_agents": 8}
 
 
 @pytest.fixture(scope="module")
-def sim_train(sim_dataset, one_thread_module):
+def sim_train(sim_dataset, one_torch_thread):
     cfg = DataConfig.from_model(ModelConfig(**TINY_MODEL), max_branches=2)
-    return NuScenesWorldDataset(sim_dataset.dataroot, sim_dataset.version, "train", cfg, cache_dir="")
+    with one_torch_thread():
+        return NuScenesWorldDataset(sim_dataset.dataroot, sim_dataset.version, "train", cfg, cache_dir="")
 
 
 def _ego_pose(nusc, sample_token: str) -> tuple[np.ndarray, Quaternion]:
@@ -101,7 +95,7 @@ def test_branches_carry_the_recorded_plans(sim_train, sim_dataset):
     assert bool((out["branch_occ"][:k] != 17).any())
 
 
-def test_a_few_lightning_steps_on_the_recorded_data(sim_dataset, tmp_path, one_thread_module):
+def test_a_few_lightning_steps_on_the_recorded_data(sim_dataset, tmp_path):
     pl.seed_everything(0)
     cfg = ModelConfig(**TINY_MODEL)
     dm = DriveDataModule(

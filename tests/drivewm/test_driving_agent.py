@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -59,8 +60,7 @@ class _NanModel(EmptyWorldModel):
 
     def rollout(self, scene, plans):
         pred = super().rollout(scene, plans)
-        pred.obstacle_prob = torch.full_like(pred.obstacle_prob, float("nan"))
-        return pred
+        return dataclasses.replace(pred, obstacle_prob=torch.full_like(pred.obstacle_prob, float("nan")))
 
 
 def test_non_finite_predictions_fall_back_and_never_reach_the_controls():

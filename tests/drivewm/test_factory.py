@@ -10,7 +10,7 @@ from planner.world_models import ConstantVelocityWorldModel, EmptyWorldModel
 
 
 def test_names_build_the_right_things():
-    assert set(AGENTS) == {"drivewm", "cv", "cv-gt", "empty", "oracle", "autopilot"}
+    assert set(AGENTS) == {"drivewm", "drivewm-noplan", "cv", "cv-gt", "empty", "oracle", "autopilot"}
     assert isinstance(build_world_model("empty"), EmptyWorldModel)
     cvgt = build_world_model("cv-gt")
     assert isinstance(cvgt, ConstantVelocityWorldModel) and cvgt.privileged and isinstance(cvgt, WorldModel)
@@ -27,7 +27,7 @@ def test_unknown_names_and_missing_checkpoints_fail_clearly(tmp_path):
         build_agent("fancy")
     with pytest.raises(ValueError, match=r"unknown world model 'autopilot'; known: drivewm"):
         build_world_model("autopilot")
-    for name in ("drivewm", "cv"):
+    for name in ("drivewm", "drivewm-noplan", "cv"):
         with pytest.raises(ValueError, match="needs a trained checkpoint"):
             build_agent(name)
         with pytest.raises(FileNotFoundError, match="does not exist"):

@@ -4,6 +4,7 @@ resume from the last checkpoint, DDP on CPU (gloo) in a subprocess."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,21 +15,11 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from drivewm.data.synthetic import synthetic_sample
 from drivewm.data.types import collate
 from drivewm.lightning_module import DriveWorldModule
 from drivewm.model import ModelConfig
 from drivewm.model.checkpoint import load_world_model
-
-TINY = dict(
-    image_size=[32, 64],
-    backbone_channels=[8, 16],
-    feat_dim=8,
-    bev_dim=16,
-    plan_dim=16,
-    max_agents=6,
-    grid_voxel=[3.2, 3.2, 1.6],
-)
+from tests.drivewm.synthetic_batches import TINY, synthetic_sample
 
 
 def _loader(cfg: ModelConfig, n: int = 4, batch_size: int = 2) -> DataLoader:
@@ -75,13 +66,13 @@ def _train(root: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def trained(build_once):
+def trained(build_once, one_torch_thread):
     """A tiny module trained for a few steps: (checkpoint, loss before, loss after, reference outputs);
     trained once per test run (shared by the xdist workers)."""
     with build_once("training_run") as (root, done):
         if not done.is_file():
             root.mkdir(parents=True, exist_ok=True)
-            with build_once.one_thread():
+            with one_torch_thread():
                 _train(root)
             done.write_text("ok")
     losses = json.loads((root / "losses.json").read_text())
@@ -158,7 +149,7 @@ DDP_SCRIPT = textwrap.dedent(
     import pytorch_lightning as pl
     import torch
     from torch.utils.data import DataLoader
-    from drivewm.data.synthetic import synthetic_sample
+    from tests.drivewm.synthetic_batches import synthetic_sample
     from drivewm.data.types import collate
     from drivewm.lightning_module import DriveWorldModule
     from drivewm.model import ModelConfig
@@ -181,7 +172,8 @@ def test_ddp_two_cpu_processes_gloo(tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
     ckpt = tmp_path / "ddp.ckpt"
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
+    # the script imports the repository's test-only batch builder
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     proc = subprocess.run(
         [sys.executable, str(script), json.dumps(TINY), str(ckpt)],
         cwd=tmp_path,

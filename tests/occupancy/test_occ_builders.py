@@ -20,7 +20,7 @@ from occupancy.builders import (
     voxelize_box_index,
     voxelize_boxes,
 )
-from occupancy.classes import FREE
+from occupancy.classes import Occ3DClass
 from occupancy.grid import GridSpec
 
 SMALL = GridSpec((-10.0, -8.0, -1.0), (10.0, 8.0, 3.0), (0.5, 0.5, 0.5))  # 40 x 32 x 8
@@ -60,7 +60,7 @@ def test_voxelize_matches_brute_force_and_shapely():
     np.testing.assert_array_equal(got_index, _brute_force_index(SMALL, boxes))
     got = voxelize_boxes(SMALL, torch.from_numpy(boxes).float(), torch.from_numpy(labels))
     assert got.dtype == torch.uint8 and tuple(got.shape) == SMALL.shape
-    expected = np.where(got_index >= 0, labels[np.maximum(got_index, 0)], FREE)
+    expected = np.where(got_index >= 0, labels[np.maximum(got_index, 0)], Occ3DClass.FREE)
     np.testing.assert_array_equal(got.numpy(), expected)
     assert (got_index >= 0).sum() > 500  # the test exercises real boxes
 
@@ -106,7 +106,7 @@ def test_voxelize_axis_aligned_hand_case():
     # boundary included: on a 0.5 m grid centres are exact binary fractions (…, 0.25, 0.75, 1.25)
     s = voxelize_boxes(SMALL, torch.tensor([[0.5, 0.5, 0.75, 0.0, 0.5, 0.5, 1.0]]), torch.tensor([1]))
     assert (s == 1).sum() == 2 * 2 * 3  # x, y centres 0.25, 0.75 and z centres 0.25, 0.75, 1.25
-    assert voxelize_boxes(g, torch.zeros(0, 7), torch.zeros(0, dtype=torch.long)).eq(FREE).all()
+    assert voxelize_boxes(g, torch.zeros(0, 7), torch.zeros(0, dtype=torch.long)).eq(Occ3DClass.FREE).all()
 
 
 def test_voxelize_rejects_bad_input():
@@ -125,17 +125,17 @@ def test_paint_ground_layers():
     g = GridSpec.occ3d()
     classes = torch.full(g.bev_shape, 11, dtype=torch.long)
     classes[:, :50] = 13
-    classes[:10] = FREE  # no ground known there
-    sem = paint_ground(torch.full(g.shape, FREE, dtype=torch.uint8), classes, 0.0, g)
+    classes[:10] = Occ3DClass.FREE  # no ground known there
+    sem = paint_ground(torch.full(g.shape, Occ3DClass.FREE, dtype=torch.uint8), classes, 0.0, g)
     assert ground_layer_index(g, 0.0).unique().tolist() == [2]  # z in [-0.2, 0.2)
     assert (sem[10:, 50:, 2] == 11).all() and (sem[10:, :50, 2] == 13).all()
-    assert (sem[:10] == FREE).all()
-    assert (sem[:, :, [0, 1, 3]] == FREE).all()
+    assert (sem[:10] == Occ3DClass.FREE).all()
+    assert (sem[:, :, [0, 1, 3]] == Occ3DClass.FREE).all()
     z = torch.zeros(g.bev_shape)
     z[100:] = 1.0  # a raised area: layer 5 (z in [1.0, 1.4))
-    sem2 = paint_ground(torch.full(g.shape, FREE, dtype=torch.uint8), classes, z, g, thickness=2)
-    assert (sem2[100:, 60, 4:6] == 11).all() and (sem2[100:, 60, 6:] == FREE).all()
-    assert (sem2[50, 60, 1:3] == 11).all() and (sem2[50, 60, 3:] == FREE).all()
+    sem2 = paint_ground(torch.full(g.shape, Occ3DClass.FREE, dtype=torch.uint8), classes, z, g, thickness=2)
+    assert (sem2[100:, 60, 4:6] == 11).all() and (sem2[100:, 60, 6:] == Occ3DClass.FREE).all()
+    assert (sem2[50, 60, 1:3] == 11).all() and (sem2[50, 60, 3:] == Occ3DClass.FREE).all()
     with pytest.raises(ValueError, match="ground_classes"):
         paint_ground(sem, classes[:5], 0.0, g)
 
@@ -157,13 +157,13 @@ def test_compose_labels_orders_layers_and_clears_ego():
     )
     ego = ego_mask(g)
     assert ego.sum() > 0
-    assert (sem[ego & (torch.arange(16) != 2)] == FREE).all()  # the ego itself is free
+    assert (sem[ego & (torch.arange(16) != 2)] == Occ3DClass.FREE).all()  # the ego itself is free
     assert (sem[ego & (torch.arange(16) == 2)] == 11).all()  # the road under it stays road
     ix, iy, iz = g.world_to_voxel(torch.tensor([10.1, 0.1, 0.9])).tolist()
     assert sem[ix, iy, iz] == 4 and sem[ix, iy, 2] == 4  # the car covers the ground layer it stands in
     bx, by, bz = g.world_to_voxel(torch.tensor([0.1, 20.1, 5.0])).tolist()
     assert sem[bx, by, bz] == 15
-    assert sem[150, 150, 2] == 11 and sem[150, 150, 3] == FREE
+    assert sem[150, 150, 2] == 11 and sem[150, 150, 3] == Occ3DClass.FREE
     # the ego box matches the nuScenes car (EGO) placed at the rear axle
     xs = g.axis_centers(0)[ego.any(2).any(1)]
     assert xs.min() >= EGO.rear_axle_to_center - EGO.length / 2 and xs.max() <= EGO.rear_axle_to_center + EGO.length / 2

@@ -12,11 +12,11 @@ from agents.states import AgentClass
 from occupancy.classes import (
     AGENT_CLASS_TO_NUSCENES_CATEGORY,
     AGENT_CLASS_TO_OCC3D,
-    FREE,
     NUM_CLASSES,
     NUSCENES_CATEGORY_TO_OCC3D,
     OCC3D_CLASSES,
     OCC3D_COLORS,
+    Occ3DClass,
     agent_class_to_occ3d_lut,
     class_id,
     load_occ3d_table,
@@ -28,7 +28,7 @@ from occupancy.io import labels_path, read_labels, write_labels
 def test_class_table_matches_vendored_reference():
     table = load_occ3d_table()
     assert len(OCC3D_CLASSES) == NUM_CLASSES == table["num_classes"] == 18
-    assert FREE == table["free_label"] == 17
+    assert Occ3DClass.FREE == table["free_label"] == 17
     assert [table["occ3d_nuscenes_classes"][str(i)] for i in range(18)] == list(OCC3D_CLASSES)
     assert OCC3D_COLORS.shape == (18, 3) and OCC3D_COLORS.dtype == np.uint8
     assert len({tuple(c) for c in OCC3D_COLORS}) == 18  # distinguishable

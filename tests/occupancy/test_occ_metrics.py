@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from occupancy.classes import FREE, OCC3D_CLASSES
+from occupancy.classes import OCC3D_CLASSES, Occ3DClass
 from occupancy.metrics import OccupancyMetrics, confusion_matrix, iou_summary
 
 SHAPE = (12, 10, 4)
@@ -35,7 +35,8 @@ def test_random_labels_match_plain_loop_reference():
     m = OccupancyMetrics()
     total = np.zeros((18, 18), dtype=np.int64)
     for _ in range(3):
-        gt = np.where(rng.random(SHAPE) < 0.5, FREE, rng.integers(0, 12, SHAPE))  # classes 12..16 absent from gt
+        # classes 12..16 absent from gt
+        gt = np.where(rng.random(SHAPE) < 0.5, Occ3DClass.FREE, rng.integers(0, 12, SHAPE))
         pred = np.where(rng.random(SHAPE) < 0.3, gt, rng.integers(0, 18, SHAPE))
         cam = rng.random(SHAPE) < 0.8
         ignore = np.zeros(SHAPE, dtype=bool)
@@ -61,14 +62,16 @@ def test_random_labels_match_plain_loop_reference():
         occ3d = np.diag(total) / (total.sum(1) + total.sum(0) - np.diag(total))
     assert res["miou_occ3d"] == pytest.approx(np.nanmean(occ3d[:17]))
     assert res["miou_occ3d"] < res["miou"]  # predicted-but-absent classes count 0 there
-    occ_g, occ_p = np.arange(18) != FREE, np.arange(18) != FREE
+    occ_g, occ_p = np.arange(18) != Occ3DClass.FREE, np.arange(18) != Occ3DClass.FREE
     tp = total[np.ix_(occ_g, occ_p)].sum()
-    assert res["geometry_iou"] == pytest.approx(tp / (tp + total[FREE, occ_p].sum() + total[occ_g, FREE].sum()))
+    assert res["geometry_iou"] == pytest.approx(
+        tp / (tp + total[Occ3DClass.FREE, occ_p].sum() + total[occ_g, Occ3DClass.FREE].sum())
+    )
     assert res["num_voxels"] == int(total.sum())
 
 
 def test_hand_made_cases():
-    gt = torch.full(SHAPE, FREE, dtype=torch.uint8)
+    gt = torch.full(SHAPE, Occ3DClass.FREE, dtype=torch.uint8)
     gt[0, 0, :2] = 4  # two car voxels
     gt[1, 1, 0] = 7  # one pedestrian voxel
     perfect = iou_summary(confusion_matrix(gt, gt))
@@ -78,7 +81,7 @@ def test_hand_made_cases():
 
     wrong = gt.clone()
     wrong[gt == 4] = 3  # cars predicted as bus: geometry right, semantics wrong
-    wrong[gt == 7] = FREE  # pedestrian missed
+    wrong[gt == 7] = Occ3DClass.FREE  # pedestrian missed
     s = iou_summary(confusion_matrix(wrong, gt))
     assert s["per_class_iou"]["car"] == 0.0 and s["per_class_iou"]["pedestrian"] == 0.0
     assert s["per_class_iou"]["bus"] == 0.0  # absent from gt but predicted: IoU 0 ...
@@ -86,13 +89,13 @@ def test_hand_made_cases():
     assert s["geometry_iou"] == pytest.approx(2 / 3)
 
     half = gt.clone()
-    half[0, 0, 1] = FREE  # one of two car voxels missed
+    half[0, 0, 1] = Occ3DClass.FREE  # one of two car voxels missed
     half[5, 5, 3] = 4  # one false car voxel
     s = iou_summary(confusion_matrix(half, gt))
     assert s["per_class_iou"]["car"] == pytest.approx(1 / 3)
     assert s["miou"] == pytest.approx((1 / 3 + 1) / 2)
 
-    empty = iou_summary(confusion_matrix(torch.full(SHAPE, FREE), torch.full(SHAPE, FREE)))
+    empty = iou_summary(confusion_matrix(torch.full(SHAPE, Occ3DClass.FREE), torch.full(SHAPE, Occ3DClass.FREE)))
     assert empty["miou"] is None and empty["geometry_iou"] is None
 
 
@@ -101,7 +104,7 @@ def test_per_horizon_and_masks():
     t = 3
     gt = torch.from_numpy(rng.integers(0, 18, (2, t, *SHAPE)))
     pred = gt.clone()
-    pred[:, 2] = FREE  # last horizon predicts nothing
+    pred[:, 2] = Occ3DClass.FREE  # last horizon predicts nothing
     m = OccupancyMetrics(horizons=t, horizon_times=[0.5, 1.0, 1.5])
     m.update(pred, gt)
     out = m.compute()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from occupancy.builders import voxelize_boxes
-from occupancy.classes import FREE, OCC3D_COLORS
+from occupancy.classes import OCC3D_COLORS, Occ3DClass
 from occupancy.grid import GridSpec
 from occupancy.render import bev_figure, bev_image, bev_labels, render_bev
 
@@ -16,20 +16,20 @@ G = GridSpec.occ3d()
 
 
 def test_bev_labels_take_the_highest_occupied_voxel():
-    sem = np.full(G.shape, FREE, dtype=np.uint8)
+    sem = np.full(G.shape, Occ3DClass.FREE, dtype=np.uint8)
     sem[10, 20, 2] = 11  # road only
     sem[30, 40, 2] = 11
     sem[30, 40, 5] = 4  # car above road
-    sem[30, 40, 9] = FREE
+    sem[30, 40, 9] = Occ3DClass.FREE
     sem[50, 60, 15] = 16  # top layer vegetation
     top = bev_labels(torch.from_numpy(sem))
     assert top.shape == (200, 200) and top.dtype == np.uint8
     assert top[10, 20] == 11 and top[30, 40] == 4 and top[50, 60] == 16
-    assert (top == FREE).sum() == 200 * 200 - 3
+    assert (top == Occ3DClass.FREE).sum() == 200 * 200 - 3
 
 
 def test_bev_image_colours_and_orientation():
-    sem = np.full(G.shape, FREE, dtype=np.uint8)
+    sem = np.full(G.shape, Occ3DClass.FREE, dtype=np.uint8)
     sem[199, 199, 3] = 4  # front-left corner (x max, y max) → top-left pixel
     sem[0, 199, 3] = 7  # rear-left (x min, y max) → bottom-left pixel
     sem[199, 0, 3] = 15  # front-right → top-right pixel

@@ -10,7 +10,7 @@ import torch
 
 from agents.se2 import se2_apply
 from occupancy.builders import voxelize_boxes
-from occupancy.classes import FREE
+from occupancy.classes import Occ3DClass
 from occupancy.grid import GridSpec
 from occupancy.resample import downsample_labels, resample_nearest, upsample_nearest, warp_labels_se2
 
@@ -36,8 +36,8 @@ def test_downsample_votes_match_plain_loop():
     src = GridSpec((-2.0, -2.0, -1.0), (2.0, 2.0, 0.6), (0.4, 0.4, 0.4))  # 10 x 10 x 4
     dst = src.coarsen(2)  # 5 x 5 x 2
     rng = np.random.default_rng(3)
-    lab = np.where(rng.random(src.shape) < 0.6, FREE, rng.integers(0, 4, src.shape)).astype(np.uint8)
-    lab[:2, :2, :2] = FREE  # an all-free block
+    lab = np.where(rng.random(src.shape) < 0.6, Occ3DClass.FREE, rng.integers(0, 4, src.shape)).astype(np.uint8)
+    lab[:2, :2, :2] = Occ3DClass.FREE  # an all-free block
     for occupied_first in (True, False):
         got = downsample_labels(torch.from_numpy(lab), src, dst, occupied_first).numpy()
         for i in range(5):
@@ -45,12 +45,12 @@ def test_downsample_votes_match_plain_loop():
                 for k in range(2):
                     block = lab[2 * i : 2 * i + 2, 2 * j : 2 * j + 2, 2 * k : 2 * k + 2].ravel()
                     counts = np.bincount(block, minlength=18)
-                    if occupied_first and counts[:FREE].sum() > 0:
-                        expected = int(np.argmax(counts[:FREE]))
+                    if occupied_first and counts[: Occ3DClass.FREE].sum() > 0:
+                        expected = int(np.argmax(counts[: Occ3DClass.FREE]))
                     else:
                         expected = int(np.argmax(counts))
                     assert got[i, j, k] == expected, (i, j, k, occupied_first)
-    assert downsample_labels(torch.from_numpy(lab), src, dst)[0, 0, 0] == FREE
+    assert downsample_labels(torch.from_numpy(lab), src, dst)[0, 0, 0] == Occ3DClass.FREE
 
 
 def test_resample_nearest_to_shifted_grid_fills_outside():
@@ -58,7 +58,7 @@ def test_resample_nearest_to_shifted_grid_fills_outside():
     lab = torch.randint(0, 17, FINE.shape, dtype=torch.uint8)
     out = resample_nearest(lab, FINE, shifted)
     assert torch.equal(out[:150], lab[50:])
-    assert (out[150:] == FREE).all()
+    assert (out[150:] == Occ3DClass.FREE).all()
     with pytest.raises(ValueError, match="values must have shape"):
         resample_nearest(lab[:10], FINE, shifted)
 
@@ -66,7 +66,7 @@ def test_resample_nearest_to_shifted_grid_fills_outside():
 def _plain_loop_warp(lab, grid, pose):
     x0, y0, yaw = pose
     c, s = math.cos(yaw), math.sin(yaw)
-    out = np.full(lab.shape, FREE, dtype=lab.dtype)
+    out = np.full(lab.shape, Occ3DClass.FREE, dtype=lab.dtype)
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
             px = grid.lower[0] + (i + 0.5) * grid.voxel[0] - x0

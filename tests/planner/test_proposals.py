@@ -8,7 +8,6 @@ import torch
 
 from planner.kinematics import dense_kinematics
 from planner.proposals import (
-    DENSE_DT,
     ProposalConfig,
     ProposalSource,
     densify,
@@ -18,6 +17,7 @@ from planner.proposals import (
     previous_plan_proposals,
     speed_profiles,
 )
+from planner.timebase import DENSE_DT
 
 
 def _arc_route(kappa: float, lateral: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:

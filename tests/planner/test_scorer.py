@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pytest
 import torch
-from planner_scenes import agents, observation, privileged
 
-from agents import AgentClass
+from agents import EGO, AgentClass
 from planner import LightState
 from planner.proposals import ProposalConfig, ProposalSource, generate_proposals
-from planner.scorer import FRONT_OVERHANG, Gate, LossReason, Soft, score_plans
+from planner.scorer import Gate, LossReason, Soft, score_plans
 from planner.world_models import ConstantVelocityWorldModel, EmptyWorldModel
+from tests.planner.planner_scenes import agents, observation, privileged
 
 CFG = ProposalConfig(lateral_offsets=(0.0, 3.5), speed_fractions=(0.25, 0.5, 1.0), target_speed=8.0)
 
@@ -74,14 +74,14 @@ def test_pedestrian_crossing():
 def test_red_light_with_stop_line_ahead():
     far = agents((90.0, 20.0, 0.0, 0.0, AgentClass.CAR))
     props, _, red = _run(privileged(far, LightState.RED, 20.0))
-    front = props.dense[0, :, :, 0].amax(-1) + FRONT_OVERHANG  # straight road: progress = x
+    front = props.dense[0, :, :, 0].amax(-1) + EGO.front_overhang  # straight road: progress = x
     assert bool(((front > 20.0) == (red.gates[0, Gate.NO_RED_LIGHT] == 0)).all())
     assert red.gates[0, Gate.NO_RED_LIGHT, 0] == 1 and bool((red.gates[0, Gate.NO_RED_LIGHT] == 0).any())
     assert bool(red.passes[0, red.best[0]])
     _, _, green = _run(privileged(far, LightState.GREEN, 20.0))
     assert bool((green.gates[0, Gate.NO_RED_LIGHT] == 1).all())
     # a stop line already behind the front bumper is not judged (the ego is committed)
-    _, _, behind = _run(privileged(far, LightState.RED, FRONT_OVERHANG - 0.5))
+    _, _, behind = _run(privileged(far, LightState.RED, EGO.front_overhang - 0.5))
     assert bool((behind.gates[0, Gate.NO_RED_LIGHT] == 1).all())
 
 
@@ -148,23 +148,11 @@ def test_bad_inputs_raise_naming_the_field():
         score_plans(short, pred, scene.route, scene.route_valid)
 
 
-def test_model_dependent_terms_and_unsafety():
-    props, _, res = _run(privileged(agents((25.0, 0.0, math.pi, 8.0, AgentClass.CAR))))
-    own, other = _lane(props, 0.0), _lane(props, 3.5)
-    md, u = res.model_dependent[0], res.unsafety[0]
-    assert bool((md[own] == 0).all()) and bool((u[own] == 1).all())  # cv: certain collisions
-    assert bool((u[other] < 0.5).all()) and bool((md[other] > 0).any())
-    assert bool(((md >= 0) & (md <= 1)).all())
-
-
-def test_touching_obstacle_cell_counts_as_collision():
-    """An axis-aligned ego box whose front edge lies exactly on a cell boundary touches that cell."""
+def _standing_plan(pose):
+    """One plan that stands at `pose` (x, y, yaw) for 3 s, on an empty road: (proposals, scene, prediction)."""
     from planner.proposals import Proposals
 
-    g = EmptyWorldModel().grid
-    # rear axle at x = 10 - 1.38 - 2.042 ⇒ the front bumper at exactly x = 10.0 (a cell boundary)
-    x = 10.0 - FRONT_OVERHANG
-    dense = torch.tensor([x, 0.0, 0.0]).expand(1, 1, 30, 3).clone()
+    dense = pose.expand(1, 1, 30, 3).clone()
     props = Proposals(
         dense[:, :, 4::5],
         dense,
@@ -173,12 +161,21 @@ def test_touching_obstacle_cell_counts_as_collision():
         torch.ones(1, 1, dtype=torch.bool),
     )
     scene = EmptyWorldModel().encode(observation(0.0))
-    pred = EmptyWorldModel().rollout(scene, props.plans)
+    return props, scene, EmptyWorldModel().rollout(scene, props.plans)
+
+
+def test_touching_obstacle_cell_counts_as_collision():
+    """An axis-aligned ego box whose front edge lies exactly on a cell boundary touches that cell."""
+
+    g = EmptyWorldModel().grid
+    # rear axle at x = 10 - 1.38 - 2.042 ⇒ the front bumper at exactly x = 10.0 (a cell boundary)
+    x = 10.0 - EGO.front_overhang
+    props, scene, pred = _standing_plan(torch.tensor([x, 0.0, 0.0]))
     occ = torch.zeros(1, 1, 6, *g.bev_shape)
     ix, iy = g.world_to_voxel(torch.tensor([[10.25, 0.25]]))[0].tolist()  # the cell [10, 10.5] × [0, 0.5]
     occ[0, 0, :, ix, iy] = 1.0
     res = score_plans(props, replace(pred, obstacle_prob=occ), scene.route, scene.route_valid)
-    assert float(10.0 - (x + FRONT_OVERHANG)) == 0.0
+    assert float(10.0 - (x + EGO.front_overhang)) == 0.0
     assert res.gates[0, Gate.NO_COLLISION, 0] == 0
     occ2 = torch.zeros_like(occ)
     occ2[0, 0, :, ix + 1, iy] = 1.0  # one cell further: clear by 0.5 m
@@ -196,19 +193,9 @@ def test_touching_obstacle_cell_counts_as_collision():
 
 
 def test_corner_on_a_cell_edge_touches_the_non_drivable_cell():
-    from planner.proposals import Proposals
 
     g = EmptyWorldModel().grid
-    dense = torch.tensor([0.0, 0.075, 0.0]).expand(1, 1, 30, 3).clone()  # left edge at exactly y = 1.0
-    props = Proposals(
-        dense[:, :, 4::5],
-        dense,
-        torch.zeros(1),
-        torch.zeros(1, 1, dtype=torch.long),
-        torch.ones(1, 1, dtype=torch.bool),
-    )
-    scene = EmptyWorldModel().encode(observation(0.0))
-    pred = EmptyWorldModel().rollout(scene, props.plans)
+    props, scene, pred = _standing_plan(torch.tensor([0.0, 0.075, 0.0]))  # left edge at exactly y = 1.0
     row = g.world_to_voxel(torch.tensor([[0.0, 1.25]]))[0, 1]  # cells y ∈ [1.0, 1.5]
     for iy, off in ((row, True), (row + 1, False)):
         drv = torch.ones(1, *g.bev_shape)

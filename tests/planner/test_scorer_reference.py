@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from planner.reference_scorer import reference_gates, reference_gates_vectorized
 from planner.scorer import Gate, score_plans
-from planner.synthetic import random_scenes
+from tests.planner.reference_scorer import reference_gates, reference_gates_vectorized
+from tests.planner.synthetic_scenes import random_scenes
 
 
 @pytest.mark.parametrize(
@@ -54,12 +54,11 @@ def test_cv_world_model_scene_matches_both_references():
     """The planner's own path: cv-gt rollout (plan-blind, broadcast along N) on the 200 × 160 BEV grid."""
     import math
 
-    from planner_scenes import agents, observation, privileged
-
     from agents import AgentClass
     from planner import LightState
     from planner.proposals import ProposalConfig, generate_proposals
     from planner.world_models import ConstantVelocityWorldModel
+    from tests.planner.planner_scenes import agents, observation, privileged
 
     wm = ConstantVelocityWorldModel("cv-gt")
     ag = agents(

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-from planner_scenes import agents, observation, privileged
 
 from agents import AgentClass, AgentStates
 from planner import LightState, WorldModel
@@ -16,6 +15,7 @@ from planner.proposals import ProposalConfig, ProposalSource
 from planner.scorer import LossReason, score_plans
 from planner.selection import Decision, RejectReason, select_plan
 from planner.world_models import ConstantVelocityWorldModel, EmptyWorldModel, rasterize_boxes
+from tests.planner.planner_scenes import agents, observation, privileged
 
 CFG = PlannerConfig(proposals=ProposalConfig(lateral_offsets=(0.0,), speed_fractions=(0.5, 1.0)))
 
@@ -126,8 +126,7 @@ def test_plan_step_uses_previous_plan_and_learned_head():
         def encode(self, obs, prev=None):
             scene = super().encode(obs, prev)
             t = torch.arange(1, 7) * 0.5
-            scene.extras["ego_plans"] = torch.stack([6.0 * t, 0.05 * t**2, 0.0 * t], -1)[None, None]
-            return scene
+            return replace(scene, ego_plans=torch.stack([6.0 * t, 0.05 * t**2, 0.0 * t], -1)[None, None])
 
     wm = HeadModel()
     first = plan(wm, obs, cfg=CFG)
