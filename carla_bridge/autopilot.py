@@ -129,7 +129,9 @@ class Autopilot:
         t_stop = torch.where(acc < 0, v / (-acc).clamp(min=1e-6), inf)
         tt = torch.minimum(t[None], t_stop[:, None])
         sv = (v[:, None] * tt + 0.5 * acc[:, None] * tt * tt).clamp(min=0.0)  # [W, T]
-        sv = torch.minimum(sv, torch.maximum(remaining, torch.zeros_like(remaining))[:, None] + 0.5)
+        # the rear axle may reach the route's end: the box centre then passes the last route waypoint, which
+        # the leaderboard's RouteCompletionTest needs to call the route complete
+        sv = torch.minimum(sv, torch.maximum(remaining, torch.zeros_like(remaining))[:, None] + FRONT)
         rxy, ryaw, _, _ = world.route_ahead(2 * K, 1.0, start=0.0)
         dy = torch.atan2(torch.sin(ryaw[:, 1:] - ryaw[:, :-1]), torch.cos(ryaw[:, 1:] - ryaw[:, :-1]))
         ryaw = torch.cat([ryaw[:, :1], ryaw[:, :1] + dy.cumsum(-1)], 1)  # unwrapped

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from agents import Control
+from carla_bridge.rules import RuleSet
 from planner import Observation, PrivilegedState
 
 
@@ -21,12 +22,13 @@ class Event:
     """One thing that happened during a run (an infraction or a route event).
 
     Attributes:
-        kind: the `scoring.InfractionKind` value (e.g. "collisions_vehicle", "red_light").
+        kind: the `scoring.InfractionKind` value (e.g. "collisions_vehicle", "red_light"), or
+            `scoring.ROUTE_COMPLETION` (the completion a judging backend reports when a route ends).
         time: simulation time [s] since reset.
         location: world (x, y) of the ego when it happened [m].
         other_ids: track ids of the other actors involved (empty if none).
-        details: extra facts (e.g. "percentage" for percentage criteria, "ego_at_fault",
-            "ego_speed", "other_class").
+        details: extra facts (e.g. "percentage" for percentage criteria, "other_class",
+            "ego_speed", "light_xy").
         world: index of the world (branch) it happened in.
     """
 
@@ -91,6 +93,11 @@ class Backend(Protocol):
     - `step(control, render)` advances one step (0.05 s); `render` says whether the observation must
       carry fresh camera images (a backend that always renders ignores it);
     - `done` is True once the backend itself ended the route (completed, blocked, deviated, timed out);
+    - `rules` is the rule set the backend judges the route by (None: it does not judge; the runner's
+      own trackers measure completion and the route timeout);
+    - `finish()` ends the route and returns the criteria's final events (the last min-speed
+      checkpoint, the distance outside the route lanes, the `route_completion` event); [] for a
+      backend that does not judge;
     - `privileged()` is the ground truth for privileged agents (autopilot, oracle, `-gt`);
     - `snapshot()` / `restore(state)` branch the state (lite only; others raise `RuntimeError`);
     - `close()` releases everything (safe to call twice).
@@ -102,6 +109,11 @@ class Backend(Protocol):
 
     @property
     def done(self) -> bool: ...
+
+    @property
+    def rules(self) -> RuleSet | None: ...
+
+    def finish(self) -> list[Event]: ...
 
     def privileged(self) -> PrivilegedState: ...
 

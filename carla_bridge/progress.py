@@ -1,10 +1,12 @@
-"""Route progress: how far along its route polyline the ego has come (one implementation, used by the
-lite simulator's criteria for W worlds and by the closed-loop runner for any backend).
+"""Route progress, two ways.
 
-The ego's rear axle is projected onto the polyline segments whose arc length lies within
-[progress − 5 m, progress + 20 m] (a route that passes the same place twice is not skipped ahead);
-progress never decreases. Completion is 100 % once the front bumper is within `END_TOLERANCE` of the
-route's end.
+- `project_progress`: how far along its route polyline the ego's rear axle has come, for W worlds
+  (the lite simulator's views and the autopilot plan along it): the rear axle is projected onto the
+  polyline segments whose arc length lies within [progress − 5 m, progress + 20 m] (a route that
+  passes the same place twice is not skipped ahead); progress never decreases.
+- `RouteTracker`: the leaderboard's route completion (RouteCompletionTest) and route timeout
+  (RouteTimeoutBehavior) of one ego, for any backend (the closed-loop runner uses it where the
+  backend does not judge the route itself).
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import numba as nb
 import numpy as np
 
 from agents import EGO
+from carla_bridge.infractions.completion import completion_update
+from carla_bridge.infractions.route_points import RoutePoints, ego_centre
+from carla_bridge.infractions.route_timeout import route_timeout_update
+from carla_bridge.rules import RuleSet
 
 FRONT = EGO.rear_axle_to_center + 0.5 * EGO.length
 """Rear axle → front bumper [m]."""
-
-END_TOLERANCE = 2.0
-"""The route is complete once the front bumper is this close to its end [m]."""
 
 WINDOW_BEHIND, WINDOW_AHEAD = 5.0, 20.0
 """Arc-length window around the current progress searched for the ego's projection [m]."""
@@ -68,41 +71,41 @@ def project_progress(
     return out, lateral, seg
 
 
-def route_completion(progress: np.ndarray | float, length: float) -> np.ndarray:
-    """Route completion [%] in [0, 100] at rear-axle `progress [...]` [m] on a route of `length` [m]."""
-    p = np.asarray(progress, dtype=np.float64)
-    return np.where(p + FRONT >= length - END_TOLERANCE, 100.0, np.clip(100.0 * p / length, 0.0, 100.0))
-
-
-class RouteProgress:
-    """Monotone progress of one ego along a route polyline, independent of the simulator.
+class RouteTracker:
+    """The leaderboard's completion and route timeout of one ego on a route, from its poses alone.
 
     Args:
-        route_xy: `[P, 2]` world polyline [m] (repeated points are dropped).
+        points: the route's criteria waypoints (`carla_bridge.infractions.route_points`).
+        rules: the rule set (completion and route-timeout parameters).
     """
 
-    def __init__(self, route_xy: np.ndarray) -> None:
-        xy = np.asarray(route_xy, dtype=np.float64)
-        if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) < 2 or not np.isfinite(xy).all():
-            raise ValueError(f"route polyline must be a finite [P>=2, 2] array, got shape {list(xy.shape)}")
-        keep = np.concatenate([[True], np.hypot(*np.diff(xy, axis=0).T) > 1e-9])
-        self.xy = np.ascontiguousarray(xy[keep])
-        self.s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(self.xy, axis=0).T))])
-        self.length = float(self.s[-1])
-        if not self.length > 0:
-            raise ValueError("route polyline has zero length")
-        self.progress = 0.0
-        self.lateral = 0.0
-        self._started = False
+    def __init__(self, points: RoutePoints, rules: RuleSet) -> None:
+        self.points, self.rules = points, rules
+        self._index = np.zeros(1, dtype=np.int64)
+        self._completed = np.zeros(1, dtype=bool)
+        self._timeout_index = np.zeros(1, dtype=np.int64)
+        self._budget = np.full(1, rules.route_timeout.min_timeout)
+        self.completion = 0.0
+        self.timed_out = False
 
-    def update(self, pose: np.ndarray) -> float:
-        """Advance with the ego's rear-axle world pose `[>=2]`; returns the progress [m]."""
-        pos = np.asarray(pose, dtype=np.float64)[None, :2].copy()
-        prog, lat, _ = project_progress(self.xy, self.s, pos, np.array([self.progress]), self._started)
-        self.progress, self.lateral, self._started = float(prog[0]), float(lat[0]), True
-        return self.progress
+    def update(self, pose: np.ndarray, time: float) -> float:
+        """Advance with the ego's rear-axle world pose `[3]` at simulation time `time` [s]; returns the
+        completion [%]."""
+        loc = ego_centre(np.asarray(pose, dtype=np.float64)[None, :3])
+        self._index, pct, self._completed = completion_update(
+            self.points, loc, self._index, self._completed, self.rules.completion
+        )
+        self._timeout_index, self._budget, out = route_timeout_update(
+            self.points, loc, np.array([time]), self._timeout_index, self._budget, self.rules.route_timeout
+        )
+        self.completion, self.timed_out = float(pct[0]), bool(out[0])
+        return self.completion
 
     @property
-    def completion(self) -> float:
-        """Route completion [%] in [0, 100]."""
-        return float(route_completion(self.progress, self.length))
+    def completed(self) -> bool:
+        return bool(self._completed[0])
+
+    @property
+    def budget(self) -> float:
+        """The route-timeout budget so far [s]."""
+        return float(self._budget[0])

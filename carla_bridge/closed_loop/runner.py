@@ -1,12 +1,17 @@
 """Drive one route with one agent: the closed-loop runner.
 
-`run_route(backend_factory, agent, route, seed, limits)` builds the backend for the route's town,
-sets the agent up, resets the simulator and loops agent → control → simulator step until the route
-ends (completed, a terminal event such as route deviation / blocked / simulated route timeout) or
-fails. It returns one JSON-ready route record: route completion from a backend-agnostic
-`RouteProgress` tracker, every event, leaderboard-2.0 penalty and driving score
-(`carla_bridge.scoring`), infractions per km, the agent's planner statistics and wall time per
-simulated second.
+`run_route(backend_factory, agent, route, seed, limits, rules=...)` builds the backend for the route's
+town, sets the agent up, resets the simulator and loops agent → control → simulator step until the
+route ends (completed, route deviation, agent blocked, route timeout) or fails. The criteria are those
+of a rule set (`carla_bridge.rules`: `leaderboard-2.0` or `bench2drive`): a backend that judges the
+route (the lite simulator) must judge by the same rule set, and its final events (the last min-speed
+checkpoint, outside route lanes, the route completion) are collected when the route ends; for a
+backend that does not (a CARLA server), the runner's own `RouteTracker` measures the completion and
+the route timeout. It returns one JSON-ready route record: status, route completion, penalty and
+driving score as the leaderboard's `compute_route_statistics` (`carla_bridge.scoring`), every
+infraction with its time, place and other actor, infractions per km, the route's scenario types, and
+under Bench2Drive rules success, efficiency, smoothness and abilities; plus the agent's planner
+statistics and wall time per simulated second.
 
 Nothing an agent or simulator does crashes the evaluation: exceptions and watchdog timeouts become
 a named failure status (as the leaderboard's `FAILURE_MESSAGES`), a non-finite or out-of-range
@@ -15,6 +20,7 @@ control is never sent to the simulator, and the route is scored with what happen
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tempfile
@@ -30,9 +36,11 @@ import numpy as np
 from carla_bridge.backend import Backend, Event
 from carla_bridge.closed_loop.agent import SIM_DT, Agent, RunContext, check_control, validate_sensors
 from carla_bridge.closed_loop.watchdog import WatchdogTimeout, watchdog
-from carla_bridge.infractions import route_timeout_seconds
-from carla_bridge.progress import RouteProgress
-from carla_bridge.scoring import TERMINAL, InfractionKind, score_route
+from carla_bridge.comfort import route_comfort
+from carla_bridge.infractions.route_points import RoutePoints, ego_centre, route_points
+from carla_bridge.progress import RouteTracker
+from carla_bridge.rules import RuleSet, load_rules
+from carla_bridge.scoring import ROUTE_COMPLETION, TERMINAL, InfractionKind, score_route
 
 FAILURE_MESSAGES: dict[str, str] = {
     "Agent_init": "Agent couldn't be set up",
@@ -68,7 +76,7 @@ class RunLimits:
         step_timeout: watchdog on one `agent.run_step` [s].
         sim_timeout: watchdog on one simulator step (incl. privileged state) [s].
         route_timeout: wall-clock budget of the whole route (None: none) [s].
-        max_sim_seconds: simulated-time cap (None: the route's timeout, `route_timeout_seconds`) [s].
+        max_sim_seconds: simulated-time cap (None: none besides the rule set's route timeout) [s].
         replan_hz: replan rate handed to the agent [Hz].
         camera_size: (width, height) of rendered cameras [px].
         frames_every: capture a video frame every this many simulated seconds (0: no frames).
@@ -95,15 +103,14 @@ class RunLimits:
 def cut_route(route: Any, plan: Any, max_length: float, spacing: float = 5.0) -> Any:
     """The first `max_length` metres of `route` as a new `Route` with dense waypoints (every
     `spacing` metres along the planned polyline, with headings), so any backend re-plans exactly
-    that segment. Returns `route` itself when it is not longer than `max_length`.
+    that segment; its other fields (scenarios, weathers) are kept. Returns `route` itself when it is
+    not longer than `max_length`.
 
     Args:
         route: a `carla_bridge.routes.Route`.
         plan: its `RoutePlan` (polyline, s, yaw, waypoint_s).
         max_length: [m] > 0.
     """
-    from carla_bridge.routes import Route
-
     if not max_length > 0:
         raise ValueError(f"max_length must be positive, got {max_length}")
     if plan.length <= max_length:
@@ -117,16 +124,7 @@ def cut_route(route: Any, plan: Any, max_length: float, spacing: float = 5.0) ->
     wz = np.asarray(route.waypoints_world, dtype=np.float64)[:, 2]
     ws = np.asarray(plan.waypoint_s, dtype=np.float64)
     z = np.interp(s, ws, wz) if len(ws) == len(wz) and len(ws) > 1 else np.full(len(s), float(wz[0]))
-    return Route(
-        id=str(route.id),
-        town=route.town,
-        waypoints_world=np.concatenate([xy, z[:, None]], -1),
-        yaw=yaw,
-        format=route.format,
-        source=route.source,
-        scenarios=route.scenarios,
-        weathers=route.weathers,
-    )
+    return dataclasses.replace(route, waypoints_world=np.concatenate([xy, z[:, None]], -1), yaw=yaw)
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
@@ -212,6 +210,20 @@ def load_frames(path: str | os.PathLike) -> list[dict[str, np.ndarray]]:
     return [frames[i] for i in sorted(frames)]
 
 
+def scenario_types(route: Any) -> list[str]:
+    """The scenario types of a route, in file order (empty for a route without scenarios)."""
+    return [str(sc.type) for sc in route.scenarios]
+
+
+def junction_completion(points: RoutePoints, rules: RuleSet) -> float | None:
+    """Bench2Drive's junction completion of a route: the share of its waypoints up to the first junction
+    waypoint plus `traffic_signs_junction_waypoints` (None without a junction or a benchmark)."""
+    k = points.first_junction_index()
+    if k is None or rules.benchmark is None:
+        return None
+    return (k + 1 + rules.benchmark.traffic_signs_junction_waypoints) / len(points)
+
+
 def run_route(
     backend_factory: Callable[[str], Backend],
     agent: Agent,
@@ -219,6 +231,7 @@ def run_route(
     seed: int,
     limits: RunLimits | None = None,
     frames_path: str | os.PathLike | None = None,
+    rules: RuleSet | str | None = None,
 ) -> dict[str, Any]:
     """Drive `route` with `agent` once (see the module docstring).
 
@@ -229,21 +242,29 @@ def run_route(
         seed: the simulator seed of this run.
         limits: budgets and options.
         frames_path: where to write the run's video frames (with `limits.frames_every > 0`).
+        rules: the rule set (a `RuleSet` or its name; default leaderboard-2.0).
 
     Returns:
-        The JSON-ready route record: agent, route_id, town, seed, privileged, limits, route_length_m,
-        full_route, status ("Perfect" / "Completed" / "Failed - <reason>"), failure (None or
-        {status, message, description, watchdog[, traceback]}), route_completion [%],
-        infraction_penalty, driving_score [%], km_driven, counts and infractions_per_km per
-        `InfractionKind`, events, sim_seconds, steps, timing (wall seconds, wall per simulated
-        second, agent step latency percentiles [ms], mean simulator step [ms]), planner (the agent's
-        `stats()`), frames (path of the video frames, if captured).
+        The JSON-ready route record: agent, route_id, town, seed, privileged, limits, rules (name,
+        version, digest), route_length_m, full_route, scenario_types, scenario_type (the first),
+        status ("Perfect" / "Completed" / "Failed[ - reason]"), failure (None or {status, message,
+        description, watchdog[, traceback]}), route_completion [%], infraction_penalty, driving_score
+        [%], km_driven, counts and infractions_per_km per `InfractionKind`, infractions (key → events,
+        the leaderboard's record order), events (every event: kind, time, location (ego box centre),
+        other_ids, details such as other_class / light_xy / percentage), outside_lanes_m; success,
+        efficiency, comfort, abilities and junction_completion (None under rules without a benchmark);
+        sim_seconds, steps, timing (wall seconds, wall per simulated second, agent step latency
+        percentiles [ms], mean simulator step [ms]), planner (the agent's `stats()`), frames (path
+        of the video frames, if captured), stopped_by ("max_sim_seconds" when `limits.max_sim_seconds`
+        cut the run: then the route is unfinished, not timed out).
     """
     from carla_bridge.maps import load_town
     from carla_bridge.routes import plan_route_for
 
     limits = limits or RunLimits()
+    rules = load_rules(rules or "leaderboard-2.0")
     name = str(agent.name)
+    types = scenario_types(route)
     record: dict[str, Any] = {
         "agent": name,
         "route_id": str(route.id),
@@ -251,21 +272,27 @@ def run_route(
         "seed": int(seed),
         "privileged": bool(agent.privileged),
         "limits": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(limits).items()},
+        "rules": {"name": rules.name, "version": rules.version, "digest": rules.digest},
+        "scenario_types": types,
+        "scenario_type": types[0] if types else None,
     }
     t_wall0 = time.perf_counter()
     events: list[Event] = []
     failure: dict[str, Any] | None = None
-    progress: RouteProgress | None = None
+    tracker: RouteTracker | None = None
+    points: RoutePoints | None = None
     backend: Any = None
+    judged = False
     agent_set_up = False
     sim_time = 0.0
     steps = 0
+    trace: list[list[float]] = []
     agent_seconds: list[float] = []
     sim_seconds_wall = 0.0
     frames = FrameLog(limits.frames_every) if frames_path is not None and limits.frames_every > 0 else None
     route_length = float("nan")
     try:
-        # --- the route (possibly cut) and its polyline -----------------------------------------------
+        # --- the route (possibly cut) and its criteria waypoints -------------------------------------
         try:
             town = load_town(route.town)
         except FileNotFoundError as err:
@@ -275,16 +302,23 @@ def run_route(
         if limits.max_route_length is not None and plan.length > limits.max_route_length:
             route = cut_route(route, plan, limits.max_route_length)
             plan = plan_route_for(route, town)
-        route_length = float(plan.length)
+        points = route_points(town, plan, rules.route_spacing)
+        route_length = points.length
         record["route_length_m"] = round(route_length, 2)
-        progress = RouteProgress(plan.polyline)
-        max_sim = limits.max_sim_seconds if limits.max_sim_seconds is not None else route_timeout_seconds(route_length)
+        tracker = RouteTracker(points, rules)
         # --- backend, sensors, agent setup, reset ----------------------------------------------------
         try:
             with watchdog(limits.setup_timeout, "backend construction"):
                 backend = backend_factory(route.town)
         except Exception as err:
             raise RouteFailure("Simulation", f"backend construction failed: {_describe(err)}") from err
+        judged = backend.rules is not None
+        if judged and backend.rules != rules:
+            raise RouteFailure(
+                "Simulation",
+                f"the backend judges by rule set {backend.rules.label}, this run scores by {rules.label}: "
+                "build the backend with the same rules",
+            )
         try:
             with watchdog(limits.setup_timeout, "agent.sensors"):
                 validate_sensors(agent.sensors())
@@ -311,10 +345,11 @@ def run_route(
                 obs = backend.reset(route, int(seed))
         except Exception as err:
             raise RouteFailure(_sim_status(err), f"reset failed: {_describe(err)}") from err
-        progress.update(obs.ego_pose[0].numpy())
         privileged = bool(agent.privileged)
         # --- the loop ---------------------------------------------------------------------------------
         while True:
+            pose = obs.ego_pose[0].double().numpy()
+            trace.append([float(pose[0]), float(pose[1]), float(pose[2]), float(obs.speed[0])])
             if frames is not None and frames.due(sim_time):
                 frames.capture(sim_time, obs, agent, backend)
             priv = None
@@ -347,16 +382,20 @@ def run_route(
             steps += 1
             sim_time = round(steps * SIM_DT, 6)
             events.extend(e for e in new_events if e.world == 0)
-            progress.update(obs.ego_pose[0].numpy())
-            if any(e.kind in _TERMINAL_VALUES for e in new_events if e.world == 0):
-                break
-            if backend.done or progress.completion >= 100.0:
-                break
-            if sim_time >= max_sim:
-                loc = obs.ego_pose[0].numpy()
-                events.append(
-                    Event(InfractionKind.ROUTE_TIMEOUT.value, sim_time, (float(loc[0]), float(loc[1])), (), {})
-                )
+            if judged:
+                if backend.done:
+                    break
+            else:
+                tracker.update(obs.ego_pose[0].double().numpy(), sim_time)
+                if tracker.timed_out:
+                    x, y = _centre(obs.ego_pose[0].double().numpy())
+                    events.append(Event(InfractionKind.ROUTE_TIMEOUT.value, sim_time, (x, y), (), {}))
+                if any(e.kind in _TERMINAL_VALUES for e in new_events if e.world == 0) or tracker.completed:
+                    break
+                if tracker.timed_out:
+                    break
+            if limits.max_sim_seconds is not None and sim_time >= limits.max_sim_seconds:
+                record["stopped_by"] = "max_sim_seconds"  # a cap of the user's, not the rule set's route timeout
                 break
             if limits.route_timeout is not None and time.perf_counter() - t_wall0 > limits.route_timeout:
                 raise RouteFailure(
@@ -377,6 +416,11 @@ def run_route(
             "watchdog": False,
         }
     finally:
+        if judged and backend is not None:
+            try:
+                events.extend(e for e in backend.finish() if e.world == 0)
+            except Exception as err:
+                record["finish_error"] = _describe(err)
         if agent_set_up:
             try:
                 with watchdog(limits.setup_timeout, "agent.destroy"):
@@ -391,22 +435,16 @@ def run_route(
                 record["close_error"] = _describe(err)
     wall = time.perf_counter() - t_wall0
     # --- scores -----------------------------------------------------------------------------------------
-    completion = progress.completion if progress is not None else 0.0
-    if math.isfinite(route_length) and route_length > 0:
-        score = score_route(events, completion, route_length).to_dict()
-    else:
-        score = {
-            "route_completion": 0.0,
-            "infraction_penalty": 1.0,
-            "driving_score": 0.0,
-            "route_length_m": None,
-            "km_driven": 0.0,
-            "counts": {k.value: 0 for k in InfractionKind},
-            "status": "Failed",
-        }
+    reported = [float(e.details["percentage"]) for e in events if e.kind == ROUTE_COMPLETION]
+    completion = reported[-1] if reported else (tracker.completion if tracker is not None else 0.0)
+    known = math.isfinite(route_length) and route_length > 0
+    reason = failure["description"] if failure else ""
+    score = score_route(events, completion, route_length if known else 0.0, rules, failure_message=reason).to_dict()
+    record.setdefault("route_length_m", None)
     km = max(float(score["km_driven"]), 0.001)
+    bench = rules.benchmark
     record.update(
-        status=f"Failed - {failure['status']}" if failure else score["status"],
+        status=score["status"],
         failure=failure,
         route_completion=score["route_completion"],
         infraction_penalty=score["infraction_penalty"],
@@ -414,7 +452,14 @@ def run_route(
         km_driven=score["km_driven"],
         counts=score["counts"],
         infractions_per_km={k: round(v / km, 4) for k, v in score["counts"].items()},
+        infractions=score["infractions"],
+        outside_lanes_m=score["outside_lanes_m"],
         events=[e.to_dict() for e in events],
+        success=score["success"],
+        efficiency=score["efficiency"],
+        comfort=route_comfort(np.asarray(trace), SIM_DT, bench.comfort) if bench is not None and trace else None,
+        abilities=bench.abilities_of(record["scenario_type"]) if bench is not None else None,
+        junction_completion=junction_completion(points, rules) if points is not None else None,
         sim_seconds=round(sim_time, 3),
         steps=steps,
         timing={
@@ -434,6 +479,12 @@ def run_route(
         except OSError as err:
             record["frames_error"] = _describe(err)
     return record
+
+
+def _centre(pose: np.ndarray) -> tuple[float, float]:
+    """The ego's box centre (x, y) of a rear-axle pose `[3]`."""
+    x, y = ego_centre(np.asarray(pose, dtype=np.float64)[None, :3])[0]
+    return round(float(x), 3), round(float(y), 3)
 
 
 def _describe(err: BaseException) -> str:

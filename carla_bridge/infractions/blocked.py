@@ -1,33 +1,49 @@
-"""Agent blocked (standing still too long) and the route time budget; both end the route."""
+"""ActorBlockedTest (scenario_runner `atomic_criteria.py`): the ego stood below `min_speed` for more
+than `max_time` seconds (ends the route). The clock restarts at every step at or above `min_speed`
+and when a scenario switches the test back on; while it is off nothing is tracked."""
 
 from __future__ import annotations
 
-from torch import Tensor
+import math
+
+import numba as nb
+import numpy as np
+
+from carla_bridge.rules import BlockedRule
 
 
 def blocked_update(
-    speed: Tensor, still_time: Tensor, dt: float, min_speed: float = 0.1, max_time: float = 90.0
-) -> tuple[Tensor, Tensor]:
-    """Track how long the ego has stood still.
+    speed: np.ndarray, time: np.ndarray, since: np.ndarray, active: np.ndarray, rule: BlockedRule
+) -> tuple[np.ndarray, np.ndarray]:
+    """One step for W egos.
 
     Args:
-        speed: `[W]` ego speed [m/s].
-        still_time: `[W]` seconds spent below `min_speed` without interruption.
-        dt: step [s].
-        min_speed: [m/s].
-        max_time: [s] after which the ego is blocked.
+        speed: `[W]` [m/s]; time: `[W]` simulation time [s]; since: `[W]` time of the last valid state
+            (-inf before the first step); active: `[W]` bool, the test is on.
 
     Returns:
-        still_time `[W]` updated, blocked `[W]` bool (reached `max_time` this step).
+        since `[W]`, blocked `[W]` bool.
     """
-    slow = speed < min_speed
-    new_time = (still_time + dt) * slow.float()
-    blocked = (new_time >= max_time) & (still_time < max_time)
-    return new_time, blocked
+    return _update(
+        np.asarray(speed, dtype=np.float64),
+        np.asarray(time, dtype=np.float64),
+        np.asarray(since, dtype=np.float64),
+        np.asarray(active, dtype=np.bool_),
+        float(rule.min_speed),
+        float(rule.max_time),
+    )
 
 
-def route_timeout_seconds(route_length: float, min_average_speed: float = 2.0, slack: float = 60.0) -> float:
-    """Time budget of a route [s]: its length at `min_average_speed` [m/s] plus `slack` [s]."""
-    if route_length <= 0:
-        raise ValueError(f"route_length must be positive, got {route_length}")
-    return route_length / min_average_speed + slack
+@nb.njit(cache=True)
+def _update(speed, time, since, active, min_speed, max_time):
+    W = speed.shape[0]
+    out = since.copy()
+    blocked = np.zeros(W, dtype=np.bool_)
+    for w in range(W):
+        if not active[w]:
+            continue
+        if speed[w] < min_speed and math.isfinite(since[w]):
+            blocked[w] = time[w] - since[w] > max_time
+        else:
+            out[w] = time[w]
+    return out, blocked

@@ -15,6 +15,7 @@ from carla_bridge.backend import Event, SimState
 from carla_bridge.lite.config import LiteConfig
 from carla_bridge.lite.world import LiteWorld
 from carla_bridge.observation import EgoHistory, make_observation
+from carla_bridge.rules import RuleSet
 from planner import Observation, PrivilegedState
 
 
@@ -126,6 +127,19 @@ class LiteBackend:
     def done(self) -> bool:
         """The route ended (completed, blocked, deviated or timed out)."""
         return self.world.state is not None and bool(self.world.done[0])
+
+    @property
+    def rules(self) -> RuleSet:
+        """The rule set the simulator's criteria judge by (`LiteConfig.rules`)."""
+        return self.config.rules
+
+    def finish(self) -> list[Event]:
+        """End the route now: the criteria's final events (`LiteWorld.finish`; none once it ended)."""
+        if self.world.state is None:
+            return []
+        ev = self.world.finish()
+        self.events.extend(ev)
+        return ev
 
     def observation(self, render: bool = False) -> Observation:
         """The current `Observation` (B = 1); images only when rendered (else the last frame, or none)."""

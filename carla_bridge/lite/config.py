@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from agents.bicycle import BicycleParams
 from agents.idm import IDMParams
+from carla_bridge.rules import RuleSet, load_rules
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,7 @@ class LiteConfig:
         jaywalk_prob: share of crossings away from junctions (jaywalking).
         history_keyframes: past ego poses kept at 0.5 s (H, plus the current one).
         route_points: route polyline points in the observation (every 2 m, from 10 m behind).
-        blocked_seconds: the ego standing still this long ends the route [s].
-        deviation_distance: the ego this far from its route ends the route [m].
+        rules: the closed-loop rule set the criteria judge by (`carla_bridge.rules`; default leaderboard-2.0).
         vehicle: ego dynamics; idm: background car-following.
     """
 
@@ -63,8 +63,7 @@ class LiteConfig:
     jaywalk_prob: float = 0.3
     history_keyframes: int = 4
     route_points: int = 50
-    blocked_seconds: float = 90.0
-    deviation_distance: float = 30.0
+    rules: RuleSet = field(default_factory=load_rules)
     vehicle: BicycleParams = field(default_factory=BicycleParams)
     idm: IDMParams = field(default_factory=IDMParams)
 

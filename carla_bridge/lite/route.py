@@ -1,6 +1,6 @@
 """The ego's route as the lite simulator sees it: the polyline with the lane width and speed limit at
 each point, the lanes the ego may use, the stop lines of the lights and stop signs on it, the time
-budget; and the route ahead of a progress."""
+budget, what the criteria need (`carla_bridge.infractions.context`); and the route ahead of a progress."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from carla_bridge.infractions import route_timeout_seconds
+from carla_bridge.infractions.context import CriteriaContext, criteria_context
+from carla_bridge.infractions.route_timeout import full_route_budget
+from carla_bridge.rules import RuleSet, load_rules
 
 
 @dataclass(frozen=True)
@@ -23,8 +25,9 @@ class RouteData:
         length: route length [m].
         lanes: lane ids the ego may use (route lanes and their same-direction neighbours).
         light_s / light_head: `[Hr]` stop-line arc lengths and head ids of lights on the route.
-        stop_s: `[Sr]` stop-sign line arc lengths on the route.
-        timeout: time budget [s].
+        stop_s: `[Sr]` stop-sign line arc lengths on the route; stop_sign `[Sr]` their `town.stop_signs` index.
+        timeout: the most time a run of the route can get (its route-timeout budget driven to the end) [s].
+        criteria: the criteria's view of the route and town.
     """
 
     xy: Tensor
@@ -36,7 +39,9 @@ class RouteData:
     light_s: Tensor
     light_head: Tensor
     stop_s: Tensor
+    stop_sign: Tensor
     timeout: float
+    criteria: CriteriaContext
 
 
 def _nearest_on(point_lane: np.ndarray, xy: np.ndarray, lane_id: int, stop_xy: np.ndarray) -> int | None:
@@ -48,8 +53,10 @@ def _nearest_on(point_lane: np.ndarray, xy: np.ndarray, lane_id: int, stop_xy: n
     return int(k) if np.linalg.norm(xy[k] - stop_xy) < 3.0 else None
 
 
-def route_data(town, plan) -> RouteData:
-    """`RouteData` of a `RoutePlan` (polyline, s, point_lane, lane_ids) on `town`."""
+def route_data(town, plan, rules: RuleSet | None = None) -> RouteData:
+    """`RouteData` of a `RoutePlan` (polyline, s, point_lane, lane_ids) on `town`, judged under `rules`
+    (default leaderboard-2.0)."""
+    rules = rules or load_rules()
     xy = np.asarray(plan.polyline, dtype=np.float64)
     if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) < 2:
         raise ValueError(f"route polyline must have shape [R>=2, 2], got {list(xy.shape)}")
@@ -70,11 +77,13 @@ def route_data(town, plan) -> RouteData:
             if k is not None:
                 light_s.append(s[k])
                 light_head.append(head_index)
-    stop_s = []
-    for st in town.stop_signs:
+    stop_s, stop_sign = [], []
+    for index, st in enumerate(town.stop_signs):
         k = _nearest_on(point_lane, xy, st.lane_id, np.asarray(st.stop_xy))
         if k is not None:
             stop_s.append(s[k])
+            stop_sign.append(index)
+    context = criteria_context(town, plan, rules)
     f = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64).reshape(-1))  # noqa: E731
     return RouteData(
         xy=torch.as_tensor(xy),
@@ -86,7 +95,9 @@ def route_data(town, plan) -> RouteData:
         light_s=f(light_s),
         light_head=torch.as_tensor(np.array(light_head, dtype=np.int64).reshape(-1)),
         stop_s=f(stop_s),
-        timeout=route_timeout_seconds(length),
+        stop_sign=torch.as_tensor(np.array(stop_sign, dtype=np.int64).reshape(-1)),
+        timeout=full_route_budget(context.points, rules.route_timeout),
+        criteria=context,
     )
 
 

@@ -157,28 +157,62 @@ class StaticState(_Batched):
 
 @dataclass(frozen=True)
 class RouteState(_Batched):
-    """The ego's progress on its route and the criteria's bookkeeping `[W]` (see `criteria`).
+    """The ego's progress on its route and the criteria's bookkeeping `[W]` (see `criteria` and
+    `carla_bridge.infractions`; indices count the route's criteria waypoints).
 
     Attributes:
-        progress: rear-axle arc length on the route [m] (monotone); lateral: distance to it [m].
-        in_contact: `[W, A]` bool contact with each agent (vehicles, pedestrians, statics) last step.
-        stop_stopped / stop_judged: `[W, Sr]` per stop sign on the route.
-        outside: distance driven outside the route lanes [m]; still: seconds standing still.
-        ms_ego / ms_traffic / ms_count: minimum-speed sums of the current checkpoint; ms_next: its index.
+        progress: rear-axle arc length on the route polyline [m] (monotone); lateral: distance to it [m].
+        in_contact: `[W, A]` bool, the ego's box touches each agent (vehicles, pedestrians, statics).
+        completion_index / completion: RouteCompletionTest's waypoint and value [%]; completed: bool.
+        collision_id / collision_time / collision_xy `[W, 2]` / collision_has_xy: CollisionTest's memory.
+        red_light_last: head of the last red light run (-1: none).
+        stop_target / stop_completed / stop_last_failed: RunningStopTest; stop_stopped `[W, Sr]`: the ego
+            completed its stop at each stop sign of the route.
+        ol_index / ol_total / ol_wrong / ol_wrong_lane / ol_last_road / ol_last_lane / ol_last_junction /
+            ol_last_yaw / ol_direction_active: OutsideRouteLanesTest.
+        dev_index / dev_out / dev_safe: InRouteTest.
+        ms_index / ms_current / ms_traffic / ms_ego / ms_points: MinimumSpeedRouteTest.
+        blocked_since / blocked_active: ActorBlockedTest (since: -inf before the first step).
+        timeout_index / timeout_budget: RouteTimeoutBehavior.
         odometer: distance driven [m]; done: the route ended.
     """
 
     progress: Tensor
     lateral: Tensor
     in_contact: Tensor
+    completion_index: Tensor
+    completion: Tensor
+    completed: Tensor
+    collision_id: Tensor
+    collision_time: Tensor
+    collision_xy: Tensor
+    collision_has_xy: Tensor
+    red_light_last: Tensor
+    stop_target: Tensor
+    stop_completed: Tensor
+    stop_last_failed: Tensor
     stop_stopped: Tensor
-    stop_judged: Tensor
-    outside: Tensor
-    still: Tensor
-    ms_ego: Tensor
+    ol_index: Tensor
+    ol_total: Tensor
+    ol_wrong: Tensor
+    ol_wrong_lane: Tensor
+    ol_last_road: Tensor
+    ol_last_lane: Tensor
+    ol_last_junction: Tensor
+    ol_last_yaw: Tensor
+    ol_direction_active: Tensor
+    dev_index: Tensor
+    dev_out: Tensor
+    dev_safe: Tensor
+    ms_index: Tensor
+    ms_current: Tensor
     ms_traffic: Tensor
-    ms_count: Tensor
-    ms_next: Tensor
+    ms_ego: Tensor
+    ms_points: Tensor
+    blocked_since: Tensor
+    blocked_active: Tensor
+    timeout_index: Tensor
+    timeout_budget: Tensor
     odometer: Tensor
     done: Tensor
 

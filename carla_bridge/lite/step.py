@@ -168,6 +168,11 @@ def apply_light_override(heads: np.ndarray, override: np.ndarray) -> np.ndarray:
     return np.where(override >= 0, override, heads) if (override >= 0).any() else heads
 
 
+def compile_noise_kernel() -> None:
+    """Compile the ControlLoss noise kernel, which `advance` calls only while a scenario's noise is on."""
+    apply_noise(np.zeros((1, 3)), np.zeros((1, 4)), np.zeros(1, dtype=np.int64), NOISE_KEY)
+
+
 def advance(
     state: WorldState, controls: Tensor, md: MapData, cfg: LiteConfig, scenarios: PackedScenarios | None = None
 ) -> tuple[WorldState, StepInfo]:

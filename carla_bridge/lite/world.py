@@ -16,26 +16,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agents import EGO, AgentClass, AgentStates
+from agents import AgentClass, AgentStates
 from carla_bridge.backend import Event, SimState
-from carla_bridge.lite import views
+from carla_bridge.lite import criteria, views
 from carla_bridge.lite.config import LiteConfig
-from carla_bridge.lite.criteria import completion, judge, update_progress
 from carla_bridge.lite.lights import head_states
 from carla_bridge.lite.map_data import MapData, build_map_data
 from carla_bridge.lite.pedestrians import path_cumulative, pedestrian_poses
 from carla_bridge.lite.population import populate
 from carla_bridge.lite.route import RouteData, route_ahead, route_data
-from carla_bridge.lite.state import (
-    EgoState,
-    PedestrianState,
-    RouteState,
-    ScenarioState,
-    StaticState,
-    VehicleState,
-    WorldState,
-)
-from carla_bridge.lite.step import advance, apply_light_override
+from carla_bridge.lite.state import EgoState, PedestrianState, ScenarioState, StaticState, VehicleState, WorldState
+from carla_bridge.lite.step import advance, apply_light_override, compile_noise_kernel
 from carla_bridge.lite.vehicles import choose_successors, vehicle_poses
 from carla_bridge.scenarios import PackedScenarios, ScenarioRecord, build_scenarios, pack
 from carla_bridge.scenarios.criteria import scenario_events
@@ -94,7 +85,7 @@ class LiteWorld:
                 after the background agents (`self.scenario_records` says what became of each).
         """
         self.seed = int(seed)
-        self.route = route_data(self.town, route_plan)
+        self.route = route_data(self.town, route_plan, self.cfg.rules)
         rng = np.random.default_rng(seed)
         poly = np.asarray(route_plan.polyline)
         d = poly[min(3, len(poly) - 1)] - poly[0]
@@ -130,15 +121,26 @@ class LiteWorld:
             ),
             pedestrians=self._pedestrians(pop["ped_path"], pop["ped_road"], pop["ped_u"], pop["ped_v0"]),
             statics=statics,
-            route=self._route_state(1, n + p + s),
+            route=criteria.initial_route_state(
+                self.route, self.town, _t([[poly[0][0], poly[0][1], yaw0]]), n + p + s, self.cfg
+            ),
             scenarios=ScenarioState.initial(1, 0, 0, 0, 0, 0, 0, self.md.num_heads),
         )
         specs, self.scenario_records = build_scenarios(self.town, self.md, route_plan, scenarios, self.seed)
         self._add_scenario_actors(pack(specs, n, p, s, self.seed))
         start = next((sp.ego_start for sp in specs if sp.ego_start is not None), None)
         self.set_ego(*(start if start is not None else (poly[0][0], poly[0][1], yaw0)))
+        self._compile_kernels()
         if num_worlds > 1:
             self.state = self.state.repeat(num_worlds)
+
+    def _compile_kernels(self) -> None:
+        """Compile (or load from numba's on-disk cache) every kernel a step of this world can call, by
+        stepping a throwaway copy of world 0, so that no compilation happens inside a caller's
+        per-step watchdog budget: a SIGALRM raised in the middle of numba's compiler leaves it unable
+        to build or cache that kernel for the rest of the process ("no compiled object yet")."""
+        self.branch(1).step(torch.zeros(1, 3, dtype=_F64))
+        compile_noise_kernel()
 
     def _add_scenario_actors(self, packed: PackedScenarios) -> None:
         """Append the scenario actors' slots (invalid until their scenario places them) to every group of
@@ -251,25 +253,6 @@ class LiteWorld:
             yaw=torch.from_numpy(yaw),
         )
 
-    def _route_state(self, W: int, agents: int) -> RouteState:
-        z = torch.zeros(W, dtype=_F64)
-        sr = self.route.stop_s.shape[0]
-        return RouteState(
-            progress=z,
-            lateral=z,
-            in_contact=torch.zeros(W, agents, dtype=_BOOL),
-            stop_stopped=torch.zeros(W, sr, dtype=_BOOL),
-            stop_judged=torch.zeros(W, sr, dtype=_BOOL),
-            outside=z,
-            still=z,
-            ms_ego=z,
-            ms_traffic=z,
-            ms_count=z,
-            ms_next=torch.ones(W, dtype=_I64),
-            odometer=z,
-            done=torch.zeros(W, dtype=_BOOL),
-        )
-
     def _replace_agents(self, **groups) -> None:
         """Swap agent groups (one world each) in every world (scene building in tests); contacts restart.
 
@@ -300,8 +283,10 @@ class LiteWorld:
             control=torch.zeros(W, 3, dtype=_F64),
             history=pose[None, None].expand(W, hist, 3).clone(),
         )
-        route, _ = update_progress(self.route, st.route, ego.pose, first=True)
-        self.state = replace(st, ego=ego, route=route)
+        agents = st.route.in_contact.shape[1]
+        self.state = replace(
+            st, ego=ego, route=criteria.initial_route_state(self.route, self.town, ego.pose, agents, self.cfg)
+        )
 
     def set_vehicles(self, lane, s, speed, cls=None, size=None) -> None:
         """Replace the background vehicles of every world (scenario building, tests).
@@ -374,23 +359,16 @@ class LiteWorld:
         if bool(((controls < lo) | (controls > 1.0)).any()):
             raise ValueError("controls out of range: throttle and brake must lie in [0, 1], steer in [-1, 1]")
         new, info = advance(st, controls, self.md, self.cfg, self.scenarios)
-        self.state, events = judge(st, new, info, self.route, self.cfg, self._on_allowed_lane)
+        self.state, events = criteria.judge(st, new, info, self.route, self.cfg, self.town)
         if self.scenarios.specs:
             events += scenario_events(st, self.state, self.scenarios, ~st.route.done)
         return events
 
-    def _on_allowed_lane(self, ego: Tensor) -> np.ndarray:
-        """`[K]` bool for egos `ego [K, 3]`: the centre lies on a same-direction lane of the route."""
-        e = ego.numpy()
-        centre = e[:, :2] + EGO.rear_axle_to_center * np.stack([np.cos(e[:, 2]), np.sin(e[:, 2])], -1)
-        lane, _, lateral = self.town.project(centre, e[:, 2])
-        out = np.zeros(len(e), dtype=bool)
-        for j in range(len(e)):
-            ln = self.town.lanes[int(lane[j])]
-            heading_ok = abs(math.remainder(float(e[j, 2]) - float(ln.yaw[0] if len(ln.yaw) else 0.0), 2 * math.pi))
-            same_dir = int(lane[j]) in self.route.lanes or (ln.is_junction and heading_ok < 3.0)
-            out[j] = bool(same_dir and abs(lateral[j]) <= 0.5 * ln.width + 0.3)
-        return out
+    def finish(self) -> list[Event]:
+        """End the route of every world still running (a run stopped from outside): the criteria's
+        final events (`criteria.finish`)."""
+        self.state, events = criteria.finish(self._state(), self.route, self.cfg)
+        return events
 
     # ------------------------------------------------------------------ views
     @property
@@ -440,8 +418,8 @@ class LiteWorld:
         return route_ahead(self.route, self._state().route.progress, points, spacing, start)
 
     def route_completion(self) -> Tensor:
-        """`[W]` route completion [%]."""
-        return completion(self.route, self._state().route.progress)
+        """`[W]` route completion [%] (RouteCompletionTest)."""
+        return self._state().route.completion.clone()
 
     def agents_world(self) -> AgentStates:
         """Every agent in the world frame, `[W, A]` (see `views.agents_world`)."""

@@ -163,6 +163,15 @@ class CarlaBackend:
         """A CARLA server does not judge the route: the runner's own route progress ends it."""
         return False
 
+    @property
+    def rules(self) -> None:
+        """A CARLA server does not judge the route here (the leaderboard's own evaluator does)."""
+        return None
+
+    def finish(self) -> list[Event]:
+        """Nothing to finish: the runner's own trackers judge completion and the route timeout."""
+        return []
+
     def step(self, control: Control, render: bool = True) -> tuple[Observation, list[Event]]:
         """Apply `control` for one tick (the server's sensors always deliver, so `render` is ignored)."""
         if self._ego is None:

@@ -1,9 +1,10 @@
 """`drivewm sim run`: drive leaderboard routes in the lite simulator with the privileged autopilot
 (or the blind baseline) through the closed-loop runner (`carla_bridge.closed_loop.runner.run_route`,
-the one closed-loop driver) and write `results.json` (one runner record per route: route completion,
-infractions with time and location, driving score, timings, and what became of each of the route's
-scenarios — run, or why not) and an animation per route. `--maps DIR` finds the routes' towns by name
-among the .xodr files of DIR."""
+the one closed-loop driver) under a rule set (`--rules leaderboard-2.0|bench2drive`) and write
+`results.json` (one runner record per route: status, route completion, infractions with time and
+place, driving score, timings, and what became of each of the route's scenarios — run, or why not;
+the global statistics of `carla_bridge.statistics`) and an animation per route. `--maps DIR` finds
+the routes' towns by name among the .xodr files of DIR."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from carla_bridge.lite.config import LiteConfig
+from carla_bridge.rules import DEFAULT_RULES, available_rules
 
 AGENTS = ("autopilot", "blind")
 
@@ -28,6 +30,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--agent", default="autopilot", choices=AGENTS)
     run.add_argument("--out", required=True, help="output directory")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument(
+        "--rules",
+        default=DEFAULT_RULES,
+        help=f"rule set: {' | '.join(available_rules())} or a rule-set .json (default {DEFAULT_RULES})",
+    )
     run.add_argument("--max-seconds", type=float, default=None, help="simulated time limit per route [s]")
     run.add_argument("--max-length", type=float, default=None, help="drive only the first M metres of each route")
     run.add_argument("--vehicles", type=int, default=50)
@@ -60,10 +67,12 @@ def run_command(args: argparse.Namespace) -> int:
     from carla_bridge.maps import load_town
     from carla_bridge.recorder.tables import write_json_atomic
     from carla_bridge.routes import parse_routes, plan_route_for, with_maps
-    from carla_bridge.scoring import RouteScore, aggregate, infractions_per_km
+    from carla_bridge.rules import load_rules
+    from carla_bridge.statistics import global_statistics
     from drivewm.evaluation.closed_loop.render import render_route_gif
 
     torch.set_num_threads(1)  # small tensors: threads only add overhead
+    rules = load_rules(args.rules)
     routes = with_maps(parse_routes(args.routes), args.maps)
     by_id = {r.id: r for r in routes}
     wanted = [s.strip() for s in str(args.route_ids).split(",") if s.strip()]
@@ -79,7 +88,7 @@ def run_command(args: argparse.Namespace) -> int:
     chosen = [by_id[rid] if args.town is None else dataclasses.replace(by_id[rid], town=args.town) for rid in wanted]
     for route in chosen:  # bad towns and routes off the map fail here, before anything is written
         plan_route_for(route, load_town(route.town))
-    cfg = LiteConfig(num_vehicles=args.vehicles, num_pedestrians=args.pedestrians)
+    cfg = LiteConfig(num_vehicles=args.vehicles, num_pedestrians=args.pedestrians, rules=rules)
     limits = RunLimits(
         max_route_length=args.max_length,
         max_sim_seconds=args.max_seconds,
@@ -88,12 +97,11 @@ def run_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"command": "sim run", "config": {k: v for k, v in vars(args).items() if k != "func"}}
-    result.update(seed=args.seed, routes=[])
-    scores = []
+    result.update(seed=args.seed, rules=rules.to_dict(), routes=[])
     for route in chosen:
         frames = out / f"route_{route.id}_{args.agent}.frames.npz"
         factory = _LiteFactory(cfg)
-        rec = run_route(factory, AutopilotAgent(blind=args.agent == "blind"), route, args.seed, limits, frames)
+        rec = run_route(factory, AutopilotAgent(blind=args.agent == "blind"), route, args.seed, limits, frames, rules)
         rec["scenarios"] = factory.last.scenario_summary() if factory.last is not None else []
         rec["animation"] = None
         if rec.get("frames"):
@@ -102,19 +110,7 @@ def run_command(args: argparse.Namespace) -> int:
             )
             rec["animation"] = gif.name
         result["routes"].append(rec)
-        scores.append(
-            RouteScore(
-                rec["route_completion"],
-                rec["infraction_penalty"],
-                rec["driving_score"],
-                rec.get("route_length_m"),
-                rec["km_driven"],
-                rec["counts"],
-                rec["status"],
-            )
-        )
-        result["aggregate"] = aggregate(scores)
-        result["infractions_per_km"] = infractions_per_km(scores)
+        result["statistics"] = global_statistics(result["routes"], rules)
         write_json_atomic(out / "results.json", result)
         print(
             f"route {route.id} ({route.town}): RC {rec['route_completion']:.1f}%  DS {rec['driving_score']:.1f}  "

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import time
 
@@ -9,10 +10,14 @@ from shapely.geometry import LineString
 from agents import EGO
 from carla_bridge.closed_loop.agent import AutopilotAgent, RunContext, check_control, validate_sensors
 from carla_bridge.closed_loop.runner import FAILURE_MESSAGES, RunLimits, cut_route, run_route
+from carla_bridge.infractions import RoutePoints
+from carla_bridge.lite.backend import LiteBackend
+from carla_bridge.lite.config import LiteConfig
 from carla_bridge.maps import load_town
-from carla_bridge.progress import RouteProgress
-from carla_bridge.routes import Route, plan_route_for
-from carla_bridge.scoring import InfractionKind, score_route
+from carla_bridge.progress import RouteTracker
+from carla_bridge.routes import Route, ScenarioConfig, plan_route_for
+from carla_bridge.rules import load_rules
+from carla_bridge.scoring import ROUTE_COMPLETION, InfractionKind, score_route
 from tests.carla_bridge.closed_loop_testkit import (
     FAST_BACKEND,
     BadSensorsAgent,
@@ -25,8 +30,12 @@ from tests.carla_bridge.closed_loop_testkit import (
     devtest_route,
 )
 
+AXLE = EGO.rear_axle_to_center
+
 
 def test_autopilot_drives_a_real_town01_segment():
+    """The runner's record of a lite run is what statistics_manager.compute_route_statistics makes of the
+    backend's events (the route completion reported by RouteCompletionTest when the route ends)."""
     route = devtest_route("0")
     factory = CountingBackendFactory()
     lite_completion = []
@@ -39,48 +48,112 @@ def test_autopilot_drives_a_real_town01_segment():
     rec = run_route(factory, Spy(), route, seed=0, limits=RunLimits(max_route_length=35.0))
     assert rec["failure"] is None, rec["failure"]
     assert rec["status"] in ("Perfect", "Completed")
-    assert rec["route_completion"] == 100.0
+    assert rec["route_completion"] == 100.0 and lite_completion == [100.0]
     assert rec["full_route"] is False and abs(rec["route_length_m"] - 35.0) < 1.0
+    assert rec["rules"]["name"] == "leaderboard-2.0" and rec["scenario_types"] == [] and rec["scenario_type"] is None
     assert len(factory.controls) == rec["steps"] > 0
     assert math.isclose(rec["sim_seconds"], rec["steps"] * 0.05, abs_tol=1e-6)
-    # the backend-agnostic tracker agrees with the simulator's own route completion
-    assert lite_completion == [100.0]
-    # every event the backend emitted is in the record, scored by the one penalty table
+    # every event the backend emitted is in the record (the route completion last), scored by the rule set
     backend_events = [e for e in factory.backends[0].events if e.world == 0]
     assert [e["kind"] for e in rec["events"]] == [e.kind for e in backend_events]
+    assert rec["events"][-1]["kind"] == ROUTE_COMPLETION and rec["events"][-1]["details"]["percentage"] == 100.0
     ref = score_route(backend_events, 100.0, rec["route_length_m"])
     assert math.isclose(rec["driving_score"], ref.driving_score, abs_tol=1e-2)
     km = max(rec["km_driven"], 0.001)
     for kind in InfractionKind:
         assert math.isclose(rec["infractions_per_km"][kind.value], rec["counts"][kind.value] / km, abs_tol=1e-3)
+        assert len(rec["infractions"][kind.value]) == rec["counts"][kind.value]
+    assert rec["success"] is None and rec["comfort"] is None and rec["abilities"] is None
     t = rec["timing"]
     assert t["wall_per_sim_second"] > 0 and t["agent_step_ms"]["count"] == rec["steps"]
     assert t["agent_step_ms"]["p50"] <= t["agent_step_ms"]["p90"] <= t["agent_step_ms"]["max"]
 
 
-def test_route_progress_hand_cases():
-    # an L: 0..10 m along x, then 10 m along y
-    line = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]])
-    p = RouteProgress(line)
-    assert p.length == 20.0
-    assert p.update(np.array([3.0, 0.5, 0.0])) == pytest.approx(3.0)
-    assert p.completion == pytest.approx(15.0)
-    assert p.update(np.array([10.5, 4.0, 1.57])) == pytest.approx(14.0)
-    # progress never decreases
-    assert p.update(np.array([9.0, -0.3, 0.0])) == pytest.approx(14.0)
-    # front bumper within 2 m of the end → complete
-    p.update(np.array([10.0, 20.0 - 2.0 - EGO.front_overhang + 0.01, 1.57]))
-    assert p.completion == 100.0
-    # a route that passes the same place twice: the window keeps progress on the first pass
-    loop = np.array([[0.0, 0.0], [20.0, 0.0], [20.0, 5.0], [0.0, 5.0], [0.0, 0.2], [30.0, 0.2]])
-    q = RouteProgress(loop)
-    q.update(np.array([1.0, 0.1, 0.0]))
-    q.update(np.array([3.0, 0.1, 0.0]))
-    assert q.progress == pytest.approx(3.0, abs=0.05)
-    with pytest.raises(ValueError, match="polyline"):
-        RouteProgress(np.zeros((1, 2)))
-    with pytest.raises(ValueError, match="zero length"):
-        RouteProgress(np.zeros((3, 2)))
+def _l_route() -> RoutePoints:
+    """An L: 10 m along +x, then 10 m along +y, waypoints every metre, speed limit 10 m/s."""
+    xy = np.concatenate(
+        [np.stack([np.arange(0.0, 10.0), np.zeros(10)], -1), np.stack([np.full(11, 10.0), np.arange(0.0, 11.0)], -1)]
+    )
+    fwd = np.concatenate([np.tile([1.0, 0.0], (10, 1)), np.tile([0.0, 1.0], (11, 1))])
+    r = len(xy)
+    return RoutePoints(
+        xy=xy,
+        forward=fwd,
+        yaw=np.arctan2(fwd[:, 1], fwd[:, 0]),
+        accum=np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))]),
+        lane=np.zeros(r, dtype=np.int64),
+        road_lane=np.zeros((r, 2), dtype=np.int64),
+        junction=np.zeros(r, dtype=bool),
+        width=np.full(r, 3.5),
+        speed_limit=np.full(r, 10.0),
+    )
+
+
+def test_route_tracker_hand_cases():
+    """RouteCompletionTest and RouteTimeoutBehavior of one ego from its rear-axle poses (the box centre
+    1.38 m ahead is the location the criteria use), for backends that do not judge the route."""
+    tr = RouteTracker(_l_route(), load_rules())
+    assert tr.update(np.array([3.0 - AXLE, 0.5, 0.0]), 0.05) == pytest.approx(10.0)  # centre at x = 3: passed 0..2
+    assert tr.update(np.array([10.5, 3.2 - AXLE, math.pi / 2]), 0.10) == pytest.approx(20.0)  # window: 2 more
+    for t in (0.15, 0.20, 0.25, 0.30, 0.35):
+        tr.update(np.array([10.5, 3.2 - AXLE, math.pi / 2]), t)
+    assert tr.completion == pytest.approx(65.0) and not tr.completed  # centre at y = 3.2: waypoint (10, 3)
+    assert tr.budget == pytest.approx(300.0 + 13.0)  # 13 m passed at 1 m/s (10 % of the limit)
+    for t in (0.4, 0.45, 0.5):
+        tr.update(np.array([10.0, 10.2 - AXLE, math.pi / 2]), t)
+    assert tr.completion == 95.0 and not tr.completed
+    tr.update(np.array([10.0, 10.2 - AXLE, math.pi / 2]), 0.55)
+    assert tr.completion == 100.0 and tr.completed
+    assert not tr.timed_out and tr.update(np.array([10.0, 9.0, 1.57]), 321.0) == 100.0 and tr.timed_out
+
+
+def test_rules_mismatch_and_bench2drive_records():
+    """The backend must judge by the run's rule set; a Bench2Drive record carries success, efficiency,
+    smoothness, abilities and the junction completion (tools/ability_benchmark.py) of its scenario type."""
+    rec = run_route(
+        FAST_BACKEND, AutopilotAgent(), devtest_route("0"), 0, RunLimits(max_route_length=30.0), rules="bench2drive"
+    )
+    assert (
+        rec["failure"]["status"] == "Simulation"
+        and "judges by rule set leaderboard-2.0@v1" in rec["failure"]["message"]
+    )
+    assert rec["status"] == "Failed - Simulation crashed"
+
+    base = devtest_route("0")
+    far = np.array([1e4, 1e4, 0.0])  # triggers off the route: built as "not on the route", types still recorded
+    route = dataclasses.replace(
+        base,
+        scenarios=(
+            ScenarioConfig("SignalizedJunctionLeftTurn_1", "SignalizedJunctionLeftTurn", far, 0.0),
+            ScenarioConfig("Accident_1", "Accident", far, 0.0),
+        ),
+    )
+    b2d = load_rules("bench2drive")
+
+    def spec(town):
+        return LiteBackend(town, LiteConfig(num_vehicles=2, num_pedestrians=0, num_parked=0, num_props=0, rules=b2d))
+
+    rec = run_route(spec, AutopilotAgent(), route, 0, RunLimits(max_route_length=60.0), rules=load_rules("bench2drive"))
+    assert rec["failure"] is None and rec["rules"]["name"] == "bench2drive"
+    assert rec["scenario_types"] == ["SignalizedJunctionLeftTurn", "Accident"]
+    assert rec["abilities"] == ["Merging", "Traffic_Signs"]  # the first scenario's type, as Bench2Drive
+    assert rec["status"] == "Completed" and rec["success"] is True  # min-speed events at every checkpoint only
+    assert rec["counts"]["min_speed_infractions"] >= 19 and rec["driving_score"] == 100.0
+    assert rec["efficiency"] is not None and 0.0 <= rec["comfort"] <= 1.0
+    assert rec["junction_completion"] is None or 0.0 < rec["junction_completion"] <= 1.0
+
+
+def test_a_run_cut_short_still_terminates_the_criteria():
+    """A run stopped from outside (--max-seconds) gets the criteria's terminate(): the route completion
+    event; the record marks the cut, not a route timeout."""
+    factory = CountingBackendFactory()
+    rec = run_route(
+        factory, AutopilotAgent(), devtest_route("0"), 0, RunLimits(max_route_length=80.0, max_sim_seconds=3.0)
+    )
+    assert rec["stopped_by"] == "max_sim_seconds" and rec["counts"]["route_timeout"] == 0
+    last = rec["events"][-1]
+    assert last["kind"] == ROUTE_COMPLETION and last["details"]["percentage"] == rec["route_completion"] < 100.0
+    assert rec["status"] == "Failed"
 
 
 def test_cut_route_replans_the_same_segment():
@@ -112,7 +185,7 @@ def test_cut_route_replans_the_same_segment():
 def test_failures_are_recorded_not_raised(agent, status):
     factory = CountingBackendFactory()
     rec = run_route(factory, agent, devtest_route("0"), seed=0, limits=RunLimits(max_route_length=30.0))
-    assert rec["status"] == f"Failed - {status}"
+    assert rec["status"] == f"Failed - {FAILURE_MESSAGES[status]}"
     assert rec["failure"]["status"] == status
     assert rec["failure"]["description"] == FAILURE_MESSAGES[status]
     assert rec["failure"]["watchdog"] is False
@@ -183,4 +256,4 @@ def test_wall_clock_route_budget_is_a_named_failure():
 
     rec = run_route(FAST_BACKEND, Slow(), devtest_route("0"), 0, RunLimits(max_route_length=30.0, route_timeout=0.3))
     assert rec["failure"]["status"] == "Route_timeout" and "wall time" in rec["failure"]["message"]
-    assert rec["steps"] >= 1 and rec["status"] == "Failed - Route_timeout"
+    assert rec["steps"] >= 1 and rec["status"] == "Failed - Route exceeded its wall-clock budget"

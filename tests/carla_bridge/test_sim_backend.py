@@ -110,9 +110,10 @@ def test_cli_sim_run_writes_results_and_animation(tmp_path, town01):
     assert r["route_id"] == "7" and r["town"] == "Town01"
     assert 0.0 < r["route_completion"] <= 100.0
     assert r["steps"] == 80  # the runner's record: --max-seconds 4 at 0.05 s
-    assert r["counts"]["route_timeout"] == 1
+    assert r["counts"]["route_timeout"] == 0 and r["stopped_by"] == "max_sim_seconds"  # a cap, not the rules' timeout
+    assert r["status"] == "Failed" and r["rules"]["name"] == "leaderboard-2.0"
     assert (out / r["animation"]).stat().st_size > 1000
-    assert "driving_score" in res["aggregate"]
+    assert res["statistics"]["scores"]["driving_score"]["n"] == 1
 
 
 def test_cli_bad_input(tmp_path, town01, capsys):

@@ -72,8 +72,8 @@ def test_non_finite_predictions_fall_back_and_never_reach_the_controls():
     assert st["rejection_reasons"] == {"NON_FINITE_PREDICTION": st["replans"]}
     assert st["fallbacks"] == st["replans"] and "non-finite" in st["last_messages"][-1]
     assert all(c.throttle == 0.0 for c in agent.controls)  # the comfortable stop from standstill
-    assert rec["route_completion"] < 5.0
-    assert rec["counts"]["route_timeout"] == 1  # the 2.5 s simulated-time cap ended the run
+    assert rec["route_completion"] <= 5.0  # the box centre starts 1.38 m along: waypoint 1 of 20 is passed
+    assert rec["stopped_by"] == "max_sim_seconds"  # the 2.5 s simulated-time cap ended the run
 
 
 def test_cameras_are_resized_to_the_models_input_like_the_dataset():
