@@ -4,6 +4,7 @@ numbers srunner's scenario classes define (carla-simulator/scenario_runner, bran
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ from carla_bridge.lite.lights import HeadState
 from carla_bridge.lite.map_data import build_map_data
 from carla_bridge.lite.random_route import random_route
 from carla_bridge.maps import load_town
+from carla_bridge.rules import load_rules
 from carla_bridge.scenarios.kernel import INIT_DISTANCE, TRIGGER_DISTANCE
 from carla_bridge.scenarios.lanes import lane_s, side_lane_waypoint
 from carla_bridge.scoring import InfractionKind
@@ -113,7 +115,9 @@ def test_accident_two_ways_actors_flow_opposite_lane_and_end(town01, town01_map_
 def test_scenario_timeout_is_an_infraction(town01, town01_map_data, long_lane):
     """`atomic_behaviors.py` `ScenarioTimeout` (240 s in `route_obstacles.py`) and `atomic_criteria.py`
     `ScenarioTimeoutTest`: an ego that never passes the parked car gets one `scenario_timeouts` event."""
-    cfg = LiteConfig(num_vehicles=0, num_pedestrians=0, num_parked=0, num_props=0, dt=0.5, blocked_seconds=1e9)
+    rules = load_rules()  # the blocked test off, as the scenario's pending timeout switches it off in srunner
+    rules = dataclasses.replace(rules, blocked=dataclasses.replace(rules.blocked, max_time=1e9))
+    cfg = LiteConfig(num_vehicles=0, num_pedestrians=0, num_parked=0, num_props=0, dt=0.5, rules=rules)
     long = random_route(town01, 0, 700.0, start_lane=long_lane, start_s=5.0)  # route timeout beyond 240 s
     sc = config_at(long, 30.0, "ParkedObstacleTwoWays", distance=40)
     w = world_with(town01, town01_map_data, long, [sc], cfg)
