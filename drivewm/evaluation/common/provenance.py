@@ -31,7 +31,7 @@ def _dataset_text(dataroot: str | None, version: str | None) -> str:
     seconds = gen.get("scene_seconds")
     val_towns = set(gen.get("val_towns") or [])
     towns = [t for t in gen.get("towns") or [] if t not in val_towns]
-    text += f": {train} training scenes"
+    text += f": {train} training scene{'s' if train != 1 else ''}"
     if seconds:
         text += f" × {float(seconds):g} s"
     if towns:

@@ -54,7 +54,9 @@ def wilson_ci(successes: int, n: int, level: float = 0.95) -> dict[str, float]:
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return {"mean": p, "lo": max(0.0, centre - half), "hi": min(1.0, centre + half), "n": n}
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends (no rounding residue)
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return {"mean": p, "lo": lo, "hi": hi, "n": n}
 
 
 G = TypeVar("G")

@@ -148,9 +148,9 @@ def evaluate_open_loop(
             "copy_last_gt": gt_now[:, None].repeat(rep),
             "plan_off": sem_off,
         }
-        for scene in dict.fromkeys(scenes):
-            sel = torch.tensor([s == scene for s in scenes])
-            per = occ.setdefault(scene, {k: OccupancyMetrics(t_steps, HORIZON_TIMES[:t_steps]) for k in predicted})
+        for scene_name in dict.fromkeys(scenes):
+            sel = torch.tensor([s == scene_name for s in scenes])
+            per = occ.setdefault(scene_name, {k: OccupancyMetrics(t_steps, HORIZON_TIMES[:t_steps]) for k in predicted})
             for k, sem in predicted.items():
                 per[k].update(sem[sel], gt_sem[sel], mask=mask[sel], ignore=ignore)
         # --- planning

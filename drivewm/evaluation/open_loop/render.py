@@ -311,10 +311,9 @@ def headlines(results: dict) -> list[Headline]:
     modes = (results.get("agents", {}).get("matching") or {}).get("modes")
     for k, label in ((1, "agent minADE, top mode [m]"), (5, f"agent minADE, best of {modes or 5} modes [m]")):
         key = f"minADE_{k}"
-        if "model" not in agents or "cv_own_detections" not in agents:
-            break
-        model = {scene: m.get(key) for scene, m in agents["model"].items()}
-        cv = {scene: m.get(key) for scene, m in agents["cv_own_detections"].items()}
+        # no matched agent in the split: the figure is shown as "no data", not left out
+        model = {scene: m.get(key) for scene, m in (agents.get("model") or {}).items()}
+        cv = {scene: m.get(key) for scene, m in (agents.get("cv_own_detections") or {}).items()}
         out.append(
             Headline(
                 "Open loop",
