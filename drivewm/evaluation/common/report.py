@@ -84,7 +84,7 @@ def _summary_cells(h: Headline) -> list[str]:
     if h.baseline is not None:
         base = h.baseline + ("" if h.baseline_value is None else f" {h.baseline_value.text(h.digits)}")
     if h.reference is not None and h.reference_value is not None:
-        base += ("; " if base else "") + f"{h.reference} {h.reference_value.text(h.digits)}"
+        base += ("; " if base else "") + f"{h.reference} {h.reference_value.mean:.{h.digits}f}"
     delta = (
         ""
         if h.delta is None
@@ -96,9 +96,13 @@ def _summary_cells(h: Headline) -> list[str]:
 
 
 def summary_note(headlines: Sequence[Headline]) -> str:
-    """How to read the summary, and where its targets are set."""
-    sources = sorted({TARGETS[h.target].source for h in headlines if h.target is not None})
-    return SUMMARY_NOTE + (" Targets: " + "; ".join(sources) + "." if sources else "")
+    """How to read the summary, and every target in words with where it is set."""
+    targets = dict.fromkeys(
+        f"{TARGETS[h.target].text}: {TARGETS[h.target].detail} ({TARGETS[h.target].source})"
+        for h in headlines
+        if h.target is not None
+    )
+    return SUMMARY_NOTE + (" Targets — " + "; ".join(targets) + "." if targets else "")
 
 
 def summary_md(headlines: Sequence[Headline], context: str = "") -> list[str]:
@@ -124,8 +128,9 @@ def summary_html(
         if h.link:
             cells[0] = f"<a href='{html.escape(h.link)}'>{cells[0]}</a>"
         v = h.verdict
-        source = "" if h.target is None else TARGETS[h.target].source
-        cells[5] = f"<span title='{html.escape(source)}'>{cells[5]}</span>"
+        if h.target is not None:
+            t = TARGETS[h.target]
+            cells[5] = f"<span title='{html.escape(f'{t.detail} ({t.source})')}'>{cells[5]}</span>"
         badge = "" if v is None else f"<span class='v {v.name.lower()}'>{html.escape(VERDICT_MARK[v])}</span>"
         rows.append([*cells, badge])
     head = f"<h2 id='summary'>{html.escape(title)}</h2>" if title else ""
@@ -139,7 +144,8 @@ STYLE = (
     "color:#222}h1{font-size:1.5em;margin:0.3em 0}h2{font-size:1.2em;margin:1.2em 0 0.3em}"
     "table{border-collapse:collapse;margin:0.3em 0 0.8em;display:block;max-width:100%;overflow-x:auto}"
     "td,th{border:1px solid #ccc;padding:2px 7px;text-align:right;vertical-align:top}th{background:#f0f0f0}"
-    "td:first-child,th:first-child{text-align:left}.summary td{text-align:left}"
+    "td:first-child,th:first-child{text-align:left}.summary td,.summary th{text-align:left}"
+    ".summary td:nth-child(n+3){white-space:nowrap}"
     ".figs{display:flex;flex-wrap:wrap;gap:10px}figure{margin:0;max-width:100%}"
     "figure img{max-width:100%;height:auto;border:1px solid #ddd}figcaption{font-size:0.85em;color:#555}"
     "img{max-width:100%;height:auto}.note{color:#555;font-size:0.88em;margin:0.2em 0 0.8em}"

@@ -3,8 +3,9 @@ how sure — in one screen.
 
 It finds every evaluation in the folder (`*/results.json`, recognised by their keys), gathers each
 one's headline figures (`<task>.render.headlines`: the figure, its baseline, the paired difference
-with its 95 % interval, the verdict against DESIGN.md's target), and prints them above one line of
-provenance (commit, checkpoint, how it was trained) and the links to the full reports. Every link is
+with its 95 % interval, the verdict against DESIGN.md's target; ablations such as `drivewm-noplan`
+stay in their report), below a tally of the verdicts and one line of provenance (commit, checkpoint,
+how it was trained), with a link to each full report. Every link is
 relative, so the folder can be copied or served as is.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 from drivewm.evaluation.closed_loop import render as closed_loop_render
 from drivewm.evaluation.common.provenance import provenance_text
 from drivewm.evaluation.common.report import VERDICT_MARK, html_page, html_table, summary_html, summary_note
-from drivewm.evaluation.common.targets import BASELINES, Headline, Verdict
+from drivewm.evaluation.common.targets import BASELINES, Headline, Verdict, is_ablation
 from drivewm.evaluation.open_loop import render as open_loop_render
 from drivewm.evaluation.relevance import render as relevance_render
 from occupancy.atomic import write_text_atomic
@@ -122,7 +123,7 @@ def write_front_page(run: str | Path, title: str = "drivewm demo", steps: Sequen
     ckpts: dict[str, str | None] = {}
     for rep in reports:
         ev = rep.evaluation
-        heads = [h.with_link(rep.folder) for h in ev.headlines(rep.results)]
+        heads = [h.with_link(rep.folder) for h in ev.headlines(rep.results) if not is_ablation(h.subject)]
         everything += heads
         if ev.commit(rep.results):
             commits.add(str(ev.commit(rep.results)))

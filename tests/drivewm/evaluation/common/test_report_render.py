@@ -4,6 +4,7 @@ and our own AUROC), and the summary section."""
 
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -127,7 +128,8 @@ def test_summary_section_marks_and_escapes():
     assert "<span class='v met'>✓ met</span>" in page and "<span class='v not_shown'>? not shown</span>" in page
     assert "&lt;script&gt;" in page and "<script>" not in page
     assert "href='report.html#occupancy'" in page and "+0.100 [+0.050, +0.150]" in page
-    assert f"title='{TARGETS['occupancy_iou_1s'].source}'" in page
+    t = TARGETS["occupancy_iou_1s"]
+    assert f"title='{html.escape(f'{t.detail} ({t.source})')}'>{html.escape(t.text)}</span>" in page
     md = "\n".join(summary_md([good]))
     assert "| occupancy IoU at 1 s | drivewm | 0.400 [0.350, 0.450] | copy-last 0.300 [0.250, 0.350] |" in md
     assert "DESIGN.md §7" in md
