@@ -37,6 +37,21 @@ def _figure(panels: int, title: str, height: float = PANEL[1]) -> tuple[Figure, 
     return fig, axes
 
 
+def _grid(panels: int, title: str, height: float, cols: int = 4) -> tuple[Figure, list]:
+    """A figure of `panels` small panels, at most `cols` a row, each 3 inches wide and `height` high."""
+    cols = min(cols, panels)
+    rows = math.ceil(panels / cols)
+    fig = Figure(figsize=(3.0 * cols, height * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    axes = [fig.add_subplot(rows, cols, i + 1) for i in range(panels)]
+    for ax in axes:
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3, linewidth=0.5)
+    return fig, axes
+
+
 def _colors(n: int) -> list:
     from matplotlib import colormaps
 
@@ -154,16 +169,8 @@ def scatter_panels(
     title: str = "",
 ) -> Path:
     """Per panel `(title, xs, ys)`: one colour per group (scene) of points; at most 4 panels a row."""
-    cols = min(4, len(panels))
-    rows = math.ceil(len(panels) / cols)
-    fig = Figure(figsize=(3.0 * cols, 2.8 * rows), layout="constrained")
-    FigureCanvasAgg(fig)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    for i, (name, xs, ys) in enumerate(panels):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3, linewidth=0.5)
+    fig, axes = _grid(len(panels), title, height=2.8)
+    for ax, (name, xs, ys) in zip(axes, panels):
         for x, y, color in zip(xs, ys, _colors(len(xs))):
             ax.scatter(x, y, s=8, color=color, alpha=0.7)
         ax.set_title(name, fontsize=9)
@@ -255,16 +262,8 @@ def reliability_diagrams(
 ) -> Path:
     """One reliability diagram per `{name: (predicted probability, observed 0/1)}`: observed frequency
     against mean predicted probability per bin (dot area ∝ count), the diagonal, and the ECE."""
-    cols = min(4, len(panels))
-    rows = math.ceil(len(panels) / cols)
-    fig = Figure(figsize=(3.0 * cols, 3.0 * rows), layout="constrained")
-    FigureCanvasAgg(fig)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    for i, (name, (prob, label)) in enumerate(panels.items()):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3, linewidth=0.5)
+    fig, axes = _grid(len(panels), title, height=3.0)
+    for ax, (name, (prob, label)) in zip(axes, panels.items()):
         r = reliability_bins(prob, label, bins)
         used = r["count"] > 0
         ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=0.8)
