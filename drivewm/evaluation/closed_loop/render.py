@@ -3,7 +3,8 @@
 Writes `report.md`, `report.html` and `results.json` (the per-agent command configs, seeds, git
 commit, package versions, the aggregate and every route record), plots (`figures/`: driving score and
 route completion per agent with 95 % interval bars and one dot per route × seed; infractions per km
-as one stacked bar per agent; success per ability when the aggregate carries Bench2Drive abilities)
+as one stacked bar per agent; success per scenario type when the records carry `scenario_type`, and
+per ability when the aggregate carries Bench2Drive abilities)
 and GIFs of the worst routes (`videos/`): the BEV around the ego (true agents, route, the agent's
 candidate plans coloured by score, the chosen one highlighted) beside the front camera.
 
@@ -256,6 +257,19 @@ def write_figures(out: Path, results: dict[str, Any]) -> list[tuple[Path, str]]:
             "Infractions per km driven, by kind",
         ),
     ]
+    types = sorted({str(r["scenario_type"]) for r in records if r.get("scenario_type")})
+    if types:
+        runs = {a: {t: [r for r in by_agent[a] if r.get("scenario_type") == t] for t in types} for a in agents}
+        series = {a: [_rate(_tally(runs[a][t])) for t in types] for a in agents}
+        labels = {a: [_count(_tally(runs[a][t])) for t in types] for a in agents}
+        figures.append(
+            (
+                plots.grouped_bars(
+                    fig_dir / "scenario_types.png", types, series, "success [%]", labels=labels, ylim=(0.0, 105.0)
+                ),
+                "Success per scenario type, successes / routes over each bar",
+            )
+        )
     abilities = {a: _abilities(results["aggregate"].get(a) or {}) for a in agents}
     abilities = {a: ab for a, ab in abilities.items() if ab}
     if abilities:
@@ -271,6 +285,11 @@ def write_figures(out: Path, results: dict[str, Any]) -> list[tuple[Path, str]]:
             )
         )
     return figures
+
+
+def _tally(records: list[dict[str, Any]]) -> dict[str, int]:
+    """`{success, total}` of some runs (the shape of an ability entry)."""
+    return {"success": sum(route_success(r) for r in records), "total": len(records)}
 
 
 def _rate(entry: dict[str, Any] | None) -> float | None:

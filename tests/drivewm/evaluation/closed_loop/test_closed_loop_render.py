@@ -145,7 +145,7 @@ def test_scenario_report_tables_plots_and_events(tmp_path):
     head, rows = tables["scenario-types"]
     assert [r[0] for r in rows] == sorted(ABILITY_OF) and rows[0][head.index("expert")].startswith("2/2 · DS 95.5")
     md, page = render_report(tmp_path, res, {})
-    for name in ("scores", "infractions", "abilities"):
+    for name in ("scores", "infractions", "scenario_types", "abilities"):
         assert f"src='figures/{name}.png'" in page
         with Image.open(tmp_path / "figures" / f"{name}.png") as img:
             assert img.size[0] <= 1240
