@@ -4,13 +4,14 @@ Each step is an ordinary `drivewm` command a user could run by hand; the demo ru
 subprocesses, shows which step is running (each step shows its own progress bar), and records a
 step as finished in `<out>/steps.json` only after it exits cleanly. Rerunning skips finished steps
 whose command line is unchanged, so an interrupted demo resumes where it stopped. At the end
-`<out>/index.html` links every report.
+`<out>/index.html` is the front page: every report's headline figures against their baselines with
+95 % intervals, each marked met / not met against DESIGN.md's targets, the commit, the checkpoint and
+how it was trained, and a link to every report.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import shlex
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from drivewm.cli import UserError
+from drivewm.evaluation.summary import StepRow, write_front_page
 from occupancy.atomic import write_json_atomic, write_text_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -182,21 +184,17 @@ def _load_done(path: Path) -> dict[str, list[str]]:
 
 
 def write_index(out: Path, steps: list[Step], timings: dict[str, float]) -> Path:
-    """`<out>/index.html` linking every report that exists."""
-    rows = []
-    for step in steps:
-        link = ""
-        if step.report and (out / step.report).exists():
-            link = f'<a href="{html.escape(step.report)}">{html.escape(step.report)}</a>'
-        t = f"{timings[step.name]:.0f} s" if step.name in timings else "reused"
-        rows.append(f"<tr><td>{html.escape(step.name)}</td><td>{t}</td><td>{link}</td></tr>")
-    page = (
-        "<!doctype html><meta charset='utf-8'><title>drivewm demo</title>"
-        "<h1>drivewm demo</h1><table border=1 cellpadding=4><tr><th>step</th><th>time</th><th>report</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
-    return write_text_atomic(out / "index.html", page)
+    """`<out>/index.html`: the front page — every report's headline figures with their verdicts, the
+    provenance, and the steps with their time and a link to each report that exists."""
+    rows = [
+        StepRow(
+            step.name,
+            f"{timings[step.name]:.0f} s" if step.name in timings else "reused",
+            step.report if step.report and (out / step.report).exists() else None,
+        )
+        for step in steps
+    ]
+    return write_front_page(out, title="drivewm demo: did it work?", steps=rows)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,7 +1,10 @@
 """`mini_nuscenes`: a tiny hand-written nuScenes-format dataset (real devkit tables, JPEG cameras
 with the real n015 calibration, Occ3D labels, routes, splits, one branch file) whose ground truth
 is known in closed form, so dataset tests can check values, not just shapes. It is independent of
-the simulator; the recorder's `sim_dataset` covers the recorded pipeline."""
+the simulator; the recorder's `sim_dataset` covers the recorded pipeline.
+
+`evaluated`: the shared open-loop run on it (the tiny model fitted for a few steps through the CLI,
+then `drivewm eval open-loop`), used by the open-loop tests and by the reports' browser test."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
+from drivewm.cli import main
 from occupancy import GridSpec
 from occupancy.builders import voxelize_boxes
 from occupancy.io import labels_path, write_labels
@@ -339,3 +343,74 @@ def active_plan_pathway():
         return active
 
     return make
+
+
+TINY_CONFIG = Path(__file__).parents[2] / "configs" / "tiny.yaml"
+TINY_OVERRIDES = [
+    "--model.config.image_size=[32, 64]",
+    "--model.config.backbone_channels=[8, 16]",
+    "--model.config.feat_dim=8",
+    "--model.config.bev_dim=16",
+    "--model.config.plan_dim=16",
+    "--model.config.max_agents=6",
+    "--model.config.grid_voxel=[3.2, 3.2, 1.6]",
+    "--model.config.coarse_factor=5",
+]
+
+
+@pytest.fixture(scope="session")
+def evaluated(mini_nuscenes, tmp_path_factory, one_torch_thread):
+    """The shared open-loop run: CLI fit of the tiny model on `mini_nuscenes` + CLI `eval open-loop`, once
+    per test run (shared by the xdist workers). Returns (report folder, results, checkpoint)."""
+    with shared_build(tmp_path_factory, "open_loop_run") as (run, done):
+        if not done.is_file():
+            with one_torch_thread():
+                _fit_and_evaluate(mini_nuscenes, run)
+            done.write_text("ok")
+    out = run / "report"
+    return out, json.loads((out / "results.json").read_text()), run / "ckpt" / "last.ckpt"
+
+
+def _fit_and_evaluate(mini_nuscenes, run: Path) -> None:
+    args = [
+        "fit",
+        "-c",
+        str(TINY_CONFIG),
+        *TINY_OVERRIDES,
+        f"--data.dataroot={mini_nuscenes.dataroot}",
+        f"--data.version={mini_nuscenes.version}",
+        f"--data.cache_dir={run / 'cache'}",
+        "--data.batch_size=2",
+        "--data.num_workers=0",
+        "--trainer.max_steps=2",
+        "--trainer.enable_progress_bar=false",
+        f"--trainer.default_root_dir={run}",
+        f"--trainer.logger.init_args.save_dir={run}",
+        f"--trainer.callbacks.init_args.dirpath={run / 'ckpt'}",
+    ]
+    assert main(args) == 0
+    ckpt = run / "ckpt" / "last.ckpt"
+    assert ckpt.is_file()
+    out = run / "report"
+    code = main(
+        [
+            "eval",
+            "open-loop",
+            "--ckpt",
+            str(ckpt),
+            "--dataroot",
+            str(mini_nuscenes.dataroot),
+            "--version",
+            mini_nuscenes.version,
+            "--split",
+            "train",  # the split holding the branch file
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(run / "cache"),
+            "--figures",
+            "1",
+            "--model-grid",  # the label-grid path is exercised by test_label_grid_scoring (cheaper there)
+        ]
+    )
+    assert code == 0

@@ -36,5 +36,5 @@ def test_index_links_existing_reports(tmp_path):
     (tmp_path / "open-loop").mkdir()
     (tmp_path / "open-loop" / "report.html").write_text("<html></html>")
     html = write_index(tmp_path, steps, {"open-loop report": 12.0}).read_text()
-    assert 'href="open-loop/report.html"' in html
-    assert 'href="relevance/report.html"' not in html
+    assert "href='open-loop/report.html'" in html
+    assert "relevance/report.html" not in html

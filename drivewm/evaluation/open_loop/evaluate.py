@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from agents.metrics import aggregate, forecast_metrics
+from agents.metrics import MaskedMetric, aggregate, forecast_metrics
 from drivewm.data.dataset import NuScenesWorldDataset
 from drivewm.data.types import Batch, Features, collate
 from drivewm.evaluation.open_loop.config import DEFAULT_PROTOCOL, OpenLoopConfig
@@ -33,7 +33,7 @@ from occupancy import GridSpec
 from occupancy.builders import ego_mask
 from occupancy.metrics import OccupancyMetrics
 from occupancy.resample import upsample_nearest
-from planner import Prediction, SceneState
+from planner import LightState, Prediction, SceneState
 from planner.timebase import HORIZON_STEPS, STEP_SECONDS
 
 HORIZON_TIMES = tuple(STEP_SECONDS * (i + 1) for i in range(HORIZON_STEPS))
@@ -102,10 +102,8 @@ def evaluate_open_loop(
         raise ValueError(f"split {dataset.split!r} of {dataset.version} has no usable keyframes")
     eval_grid = label_grid if cfg.label_grid else grid
     ignore = ego_mask(eval_grid)
-    occ = {
-        k: OccupancyMetrics(t_steps, HORIZON_TIMES[:t_steps])
-        for k in ("model", "copy_last_own", "copy_last_gt", "plan_off")
-    }
+    occ: dict[str, dict[str, OccupancyMetrics]] = {}  # scene → prediction → counts (summed at the end)
+    sample_scenes: list[str] = []
     acc = _Accumulator()
     branch = {
         k: {"inter": 0.0, "union": 0.0, "inter_dep": 0.0, "union_dep": 0.0, "ade": [], "ade_gt_tokens": [], "count": 0}
@@ -117,6 +115,8 @@ def evaluate_open_loop(
         batch: Batch = collate([dataset[i] for i in idxs])
         f, tg = batch.features, batch.targets
         b = len(idxs)
+        scenes = [dataset.scene_name(i) for i in idxs]
+        sample_scenes += scenes
         prev = encode_previous(model, f)
         scene = model.encode(f.observation(), prev)
         kb = tg.branch_plans.shape[1]
@@ -142,10 +142,17 @@ def evaluate_open_loop(
         valid_t = tg.occ_valid[:, :, None, None, None]
         mask = gt_mask & valid_t
         rep = (1, t_steps, 1, 1, 1)
-        occ["model"].update(sem_model, gt_sem, mask=mask, ignore=ignore)
-        occ["plan_off"].update(sem_off, gt_sem, mask=mask, ignore=ignore)
-        occ["copy_last_own"].update(sem_now[:, None].repeat(rep), gt_sem, mask=mask, ignore=ignore)
-        occ["copy_last_gt"].update(gt_now[:, None].repeat(rep), gt_sem, mask=mask, ignore=ignore)
+        predicted = {
+            "model": sem_model,
+            "copy_last_own": sem_now[:, None].repeat(rep),
+            "copy_last_gt": gt_now[:, None].repeat(rep),
+            "plan_off": sem_off,
+        }
+        for scene_name in dict.fromkeys(scenes):
+            sel = torch.tensor([s == scene_name for s in scenes])
+            per = occ.setdefault(scene_name, {k: OccupancyMetrics(t_steps, HORIZON_TIMES[:t_steps]) for k in predicted})
+            for k, sem in predicted.items():
+                per[k].update(sem[sel], gt_sem[sel], mask=mask[sel], ignore=ignore)
         # --- planning
         ex = scene_features(scene)
         best = ex.ego_plan_logits.argmax(-1)
@@ -181,6 +188,7 @@ def evaluate_open_loop(
             agent_gt_present=gt_valid,
             det_count=det.valid.sum(-1),
             light_pred=ex.light_logits.argmax(-1),
+            light_red_prob=ex.light_logits.softmax(-1)[:, LightState.RED],
             light_true=tg.light_state,
             det_velocity_error=torch.linalg.norm(_gather_agents(det.velocity, m) - tg.agent_velocity, dim=-1),
             **detection_scores(ex.heatmap, tg, grid),
@@ -256,22 +264,53 @@ def evaluate_open_loop(
                         gt_trajs_valid=tg.agent_future_valid[j][tg.agent_valid[j]],
                     )
                 )
-    results = _summarize(acc, occ, branch, cfg, n, eval_grid, t_steps)
+    results = _summarize(acc, occ, sample_scenes, branch, cfg, n, eval_grid, t_steps)
     return results, figures
 
 
-def _summarize(acc: _Accumulator, occ, branch, cfg: OpenLoopConfig, n: int, eval_grid: GridSpec, t_steps: int) -> dict:
+def _per_scene_agents(metrics: dict[str, MaskedMetric], sample_scenes: list[str]) -> dict[str, dict[str, float]]:
+    """`aggregate` of forecast metrics `[S, A]` over the samples of each scene."""
+    out = {}
+    for scene in dict.fromkeys(sample_scenes):
+        rows = torch.tensor([s == scene for s in sample_scenes])
+        out[scene] = aggregate({k: MaskedMetric(m.value[rows], m.valid[rows]) for k, m in metrics.items()})
+    return out
+
+
+def _summarize(
+    acc: _Accumulator,
+    occ: dict[str, dict[str, OccupancyMetrics]],
+    sample_scenes: list[str],
+    branch,
+    cfg: OpenLoopConfig,
+    n: int,
+    eval_grid: GridSpec,
+    t_steps: int,
+) -> dict:
     gt_plan, boxes, bvalid = acc.cat("gt_plan"), acc.cat("boxes"), acc.cat("boxes_valid")
     planning = {
         name: open_loop_metrics(acc.cat(key), gt_plan, boxes, bvalid, horizons=cfg.planning_horizons).to_dict()
         for name, key in (("model", "plan_model"), ("ego_status_mlp", "plan_status"), ("constant_velocity", "plan_cv"))
     }
-    occupancy = {k: v.serialize() for k, v in occ.items()}
+    names = list(next(iter(occ.values())))
+    total = {k: OccupancyMetrics(t_steps, HORIZON_TIMES[:t_steps]) for k in names}
+    for per in occ.values():
+        for k, m in per.items():
+            total[k].merge(m)
+    occupancy = {k: v.serialize() for k, v in total.items()}
     for v in occupancy.values():
         v.pop("confusion", None)
+    occupancy_per_scene = {  # prediction → scene → per-horizon geometry IoU and mIoU
+        k: {
+            scene: {key: [p[key] for p in per[k].compute()["per_horizon"]] for key in ("geometry_iou", "miou")}
+            for scene, per in occ.items()
+        }
+        for k in names
+    }
     gt = acc.cat("agent_gt")
     k_modes = acc.cat("agent_prob").shape[-1]
     agents = {}
+    agents_per_scene: dict[str, dict[str, dict[str, float]]] = {}  # prediction → scene → metrics
     for name, pk, probk, vk in (
         ("model", "agent_pred", "agent_prob", "agent_valid_matched"),
         ("plan_off", "agent_pred_off", "agent_prob_off", "agent_valid_matched"),
@@ -281,7 +320,12 @@ def _summarize(acc: _Accumulator, occ, branch, cfg: OpenLoopConfig, n: int, eval
         pred = acc.cat(pk)
         probs = acc.cat(probk) if probk else torch.ones(pred.shape[:3])
         valid = acc.cat(vk)
-        agents[name] = aggregate(forecast_metrics(pred, probs, gt, valid, ks=(1, 5))) if bool(valid.any()) else {}
+        if bool(valid.any()):
+            fm = forecast_metrics(pred, probs, gt, valid, ks=(1, 5))
+            agents[name] = aggregate(fm)
+            agents_per_scene[name] = _per_scene_agents(fm, sample_scenes)
+        else:
+            agents[name] = {}
     present = acc.cat("agent_gt_present")
     matched = acc.cat("agent_matched") & present
     agents["matching"] = {
@@ -310,9 +354,17 @@ def _summarize(acc: _Accumulator, occ, branch, cfg: OpenLoopConfig, n: int, eval
         ade_gt = torch.cat(d["ade_gt_tokens"]) if d["ade_gt_tokens"] else torch.zeros(0)
         sens[name]["agent_minADE_1_gt_tokens"] = float(ade_gt.mean()) if len(ade_gt) else float("nan")
         sens[name]["num_agent_futures_gt_tokens"] = len(ade_gt)
+    light_true = acc.cat("light_true")
+    known = light_true >= 0
     return {
         "num_samples": n,
-        "traffic_light": light_metrics(acc.cat("light_pred"), acc.cat("light_true")),
+        "traffic_light": light_metrics(acc.cat("light_pred"), light_true),
+        "probabilities": {
+            "red light": {
+                "prob": [round(float(p), 5) for p in acc.cat("light_red_prob")[known]],
+                "label": [bool(v) for v in (light_true[known] == LightState.RED)],
+            }
+        },
         "protocol": cfg.protocol_label(),
         "eval_config": cfg.to_dict(),
         "occupancy_grid": eval_grid.to_dict(),
@@ -321,7 +373,9 @@ def _summarize(acc: _Accumulator, occ, branch, cfg: OpenLoopConfig, n: int, eval
         else "stored route polyline",
         "planning": planning,
         "occupancy": occupancy,
+        "occupancy_per_scene": occupancy_per_scene,
         "agents": agents,
+        "agents_per_scene": agents_per_scene,
         "plan_sensitivity": sens,
         "horizon_times": list(HORIZON_TIMES[:t_steps]),
     }

@@ -1,6 +1,7 @@
-"""Rendering of an open-loop run: the report's tables, report.md/.html, and its figures — predicted vs
-true BEV occupancy per horizon (with agents and the plan), and predicted boxes and the plan projected
-onto the six cameras."""
+"""Rendering of an open-loop run: the summary of headline figures (`headlines`), the plots
+(`write_plots`: occupancy IoU/mIoU and planning L2/collisions over the horizon, reliability of the
+light head), the tables, report.md/.html, and the sample figures — predicted vs true BEV occupancy per
+horizon (with agents and the plan), and predicted boxes and the plan projected onto the six cameras."""
 
 from __future__ import annotations
 
@@ -16,7 +17,21 @@ from matplotlib.figure import Figure
 
 from agents.boxes import box_corners
 from drivewm.data.config import CAMERAS
-from drivewm.evaluation.common.report import html_page, html_table, md_table, write_results
+from drivewm.evaluation.common import plots
+from drivewm.evaluation.common.provenance import provenance_text
+from drivewm.evaluation.common.report import (
+    html_figures,
+    html_page,
+    html_section,
+    html_table,
+    md_figures,
+    md_table,
+    summary_html,
+    summary_md,
+    write_results,
+)
+from drivewm.evaluation.common.stats import mean_ci
+from drivewm.evaluation.common.targets import Estimate, Headline
 from occupancy import GridSpec
 from occupancy.atomic import write_text_atomic
 from occupancy.render import bev_figure, draw_boxes, draw_ego, draw_trajectories, save_figure
@@ -106,6 +121,17 @@ def _fmt(v, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+ANCHORS = {"Occupancy per horizon": "occupancy", "Agents": "agents", "Planning": "planning"}
+
+
+def _anchor(title: str) -> str:
+    """The HTML id of a table's section (the summary links to some of them)."""
+    for prefix, anchor in ANCHORS.items():
+        if title.startswith(prefix):
+            return anchor
+    return "".join(c if c.isalnum() else "-" for c in title.lower())
 
 
 def report_tables(results: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
@@ -240,6 +266,140 @@ def report_tables(results: dict) -> list[tuple[str, list[str], list[list[str]], 
     return tables
 
 
+def _one_second(results: dict) -> int | None:
+    """Index of the 1 s horizon in `results["horizon_times"]` (None if absent)."""
+    times = [round(float(t), 3) for t in results["horizon_times"]]
+    return times.index(1.0) if 1.0 in times else None
+
+
+def _per_scene(values: dict[str, float | None]) -> Estimate | None:
+    ok = [v for v in values.values() if v is not None and math.isfinite(v)]
+    return Estimate.of(mean_ci(ok)) if ok else None
+
+
+def _paired(a: dict[str, float | None], b: dict[str, float | None]) -> Estimate | None:
+    """Mean and 95 % interval over scenes of `a − b` (scenes where both are defined)."""
+    d = [a[s] - b[s] for s in a if a[s] is not None and b.get(s) is not None and math.isfinite(a[s] - b[s])]
+    return Estimate.of(mean_ci(d)) if d else None
+
+
+def headlines(results: dict) -> list[Headline]:
+    """The open-loop headline figures with 95 % intervals over the scenes of the split: occupancy IoU at
+    1 s against copy-last of the model's own t = 0 estimate, and agent minADE (top mode, and over all
+    modes) against constant velocity on the model's own detections, each paired by scene."""
+    out: list[Headline] = []
+    t1 = _one_second(results)
+    per_scene = results.get("occupancy_per_scene")
+    if t1 is not None and per_scene:
+        iou = {
+            k: {scene: v["geometry_iou"][t1] for scene, v in per_scene[k].items()} for k in ("model", "copy_last_own")
+        }
+        out.append(
+            Headline(
+                "Open loop",
+                "occupancy IoU at 1 s",
+                "drivewm",
+                _per_scene(iou["model"]),
+                target="occupancy_iou_1s",
+                baseline="copy-last",
+                baseline_value=_per_scene(iou["copy_last_own"]),
+                delta=_paired(iou["model"], iou["copy_last_own"]),
+                link="report.html#occupancy",
+            )
+        )
+    agents = results.get("agents_per_scene") or {}
+    modes = (results.get("agents", {}).get("matching") or {}).get("modes")
+    for k, label in ((1, "agent minADE, top mode [m]"), (5, f"agent minADE, best of {modes or 5} modes [m]")):
+        key = f"minADE_{k}"
+        # no matched agent in the split: the figure is shown as "no data", not left out
+        model = {scene: m.get(key) for scene, m in (agents.get("model") or {}).items()}
+        cv = {scene: m.get(key) for scene, m in (agents.get("cv_own_detections") or {}).items()}
+        out.append(
+            Headline(
+                "Open loop",
+                label,
+                "drivewm",
+                _per_scene(model),
+                target="agent_min_ade",
+                baseline="constant velocity",
+                baseline_value=_per_scene(cv),
+                delta=_paired(model, cv),
+                digits=2,
+                link="report.html#agents",
+            )
+        )
+    return out
+
+
+def write_plots(results: dict, out: Path) -> list[tuple[Path, str]]:
+    """Occupancy IoU and mIoU over the horizon per prediction, planning L2 and collision rate over the
+    horizon per plan, and the reliability diagram of every probability the results carry."""
+    figures = []
+    times = [float(t) for t in results["horizon_times"]]
+    occ = results["occupancy"]
+    label = {"copy_last_gt": "copy_last_gt (privileged)"}
+    figures.append(
+        (
+            plots.horizon_curves(
+                out / "figures" / "occupancy_horizon.png",
+                [
+                    (
+                        metric,
+                        metric,
+                        times,
+                        {label.get(k, k): [p[key] for p in r["per_horizon"]] for k, r in occ.items()},
+                    )
+                    for metric, key in (("IoU", "geometry_iou"), ("mIoU", "miou"))
+                ],
+            ),
+            "Occupancy IoU and mIoU over the horizon (camera mask, ego excluded)",
+        )
+    )
+    hz = [str(float(t)) for t in results["eval_config"]["planning_horizons"]]
+    x = [float(h) for h in hz]
+    pl = results["planning"]
+    figures.append(
+        (
+            plots.horizon_curves(
+                out / "figures" / "planning_horizon.png",
+                [
+                    (
+                        "L2, average up to t",
+                        "L2 [m]",
+                        x,
+                        {k: [r["l2"]["avg"].get(h) for h in hz] for k, r in pl.items()},
+                    ),
+                    (
+                        "collision rate, average up to t",
+                        "collisions [%]",
+                        x,
+                        {
+                            k: [
+                                None if r["collision"]["avg"].get(h) is None else 100 * r["collision"]["avg"][h]
+                                for h in hz
+                            ]
+                            for k, r in pl.items()
+                        },
+                    ),
+                ],
+            ),
+            "Planning L2 and collision rate over the horizon per plan",
+        )
+    )
+    probs = {k: v for k, v in (results.get("probabilities") or {}).items() if v.get("prob")}
+    if probs:
+        figures.append(
+            (
+                plots.reliability_diagrams(
+                    out / "figures" / "reliability.png",
+                    {k: (np.array(v["prob"]), np.array(v["label"])) for k, v in probs.items()},
+                ),
+                "Reliability of " + ", ".join(probs) + " (observed frequency against predicted probability)",
+            )
+        )
+    return figures
+
+
 def write_open_loop_report(
     results: dict, figures: list[dict], grid: GridSpec, out: str | os.PathLike
 ) -> dict[str, Path]:
@@ -252,23 +412,42 @@ def write_open_loop_report(
         images.append(camera_overlay(sample, out / "figures" / f"cameras_{i}.png"))
     paths = {"results": write_results(out / "results.json", results)}
     tables = report_tables(results)
+    summary = headlines(results)
+    plot_paths = write_plots(results, out)
     meta = results.get("meta", {})
     head = (
         f"checkpoint `{results['config'].get('ckpt')}`, dataset `{results['config'].get('version')}` split "
         f"`{results['config'].get('split')}`, {results['num_samples']} samples, protocol {results['protocol']}, "
         f"git `{meta.get('git_commit')}`."
     )
-    md = ["# Open-loop evaluation", "", head, ""]
-    body = [f"<p>{html.escape(head)}</p>"]
+    context = provenance_text(meta.get("git_commit"), {"drivewm": results["config"].get("ckpt")})
+    md = [
+        "# Open-loop evaluation",
+        "",
+        head,
+        "",
+        *summary_md(summary, context),
+        "## Plots",
+        "",
+        *md_figures(out, plot_paths),
+        "",
+    ]
+    body = [
+        f"<p>{html.escape(head)}</p>",
+        summary_html(summary, context),
+        "<h2 id='plots'>Plots</h2>",
+        html_figures(out, plot_paths),
+    ]
     for title, header, rows, note in tables:
         md += [f"## {title}", "", md_table(header, rows), "", note, ""]
-        body.append(f"<h2>{html.escape(title)}</h2>{html_table(header, rows)}<p class='note'>{html.escape(note)}</p>")
+        body.append(html_section(_anchor(title), title, html_table(header, rows), note))
     if images:
-        md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in images]
-        body.append("<h2>Figures</h2>" + "".join(f"<p><img src='figures/{p.name}' alt='{p.stem}'></p>" for p in images))
+        samples = [(p, p.stem.replace("_", " ")) for p in images]
+        md += ["## Samples", "", *md_figures(out, samples)]
+        body.append(html_section("samples", "Samples", html_figures(out, samples)))
     paths["md"] = write_text_atomic(out / "report.md", "\n".join(md) + "\n")
     paths["html"] = write_text_atomic(out / "report.html", html_page("Open-loop evaluation", "".join(body)))
     return paths
 
 
-__all__ = ["bev_comparison", "camera_overlay", "report_tables", "write_open_loop_report"]
+__all__ = ["bev_comparison", "camera_overlay", "headlines", "report_tables", "write_open_loop_report", "write_plots"]

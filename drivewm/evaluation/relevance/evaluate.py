@@ -20,11 +20,17 @@ from torch import Tensor
 
 from drivewm.evaluation.relevance.candidates import build_candidates
 from drivewm.evaluation.relevance.config import RelevanceConfig
-from drivewm.evaluation.relevance.metrics import dependent_score, occupancy_counts, summarize, unsafety
+from drivewm.evaluation.relevance.metrics import (
+    dependent_score,
+    gated_probabilities,
+    occupancy_counts,
+    summarize,
+    unsafety,
+)
 from drivewm.evaluation.relevance.render import write_figure, write_reports
 from drivewm.evaluation.relevance.scenes import prepare_scene
 from drivewm.factory import NEEDS_CKPT, PRIVILEGED, build_world_model, load_learned
-from planner import Observation, Prediction, PrivilegedState, PrivilegedWorldModel, WorldModel
+from planner import LightState, Observation, Prediction, PrivilegedState, PrivilegedWorldModel, WorldModel
 from planner.proposals import Proposals
 from planner.scorer import score_plans
 
@@ -108,6 +114,7 @@ def evaluate_scene(
             "off_road": outcome.off_road.tolist(),
             "red_light": outcome.red_light.tolist(),
             "unsafe": outcome.unsafe.tolist(),
+            "light_red": int(priv.light_state[0]) == LightState.RED,
         },
         "models": {},
     }
@@ -133,6 +140,7 @@ def evaluate_scene(
             "finite": bool(res.finite[0]),
             "occ_intersection": inter.tolist(),
             "occ_union": union.tolist(),
+            "probabilities": gated_probabilities(res, pred),
         }
         keep["pred"][r.row] = res.score[0]
     return rec, keep

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from agents import ego_boxes
 from drivewm.evaluation.common.stats import mean_ci
-from planner import Prediction
+from planner import LightState, Prediction
 from planner.scorer import Gate, ScorerConfig, ScoreResult, Soft
 from planner.timebase import HORIZON_SECONDS
 from planner.world_models import rasterize_boxes
@@ -186,6 +186,18 @@ def unsafety(res: ScoreResult, cfg: ScorerConfig) -> Tensor:
     return torch.where(res.finite[:, None], u, torch.ones_like(u))
 
 
+def gated_probabilities(res: ScoreResult, pred: Prediction) -> dict[str, list[float] | float]:
+    """The probabilities the planner's gates act on, for the first scene of a batch, keyed like the truth
+    they predict (a scene record's `truth[key]`): `collision` `[N]` — per plan the larger of the obstacle
+    risk under the ego footprint and the agents' expected collision probability; `light_red` — P(the
+    light governing the route is red)."""
+    collision = torch.maximum(res.obstacle_risk[0], res.agent_risk[0]).clamp(0.0, 1.0)
+    return {
+        "collision": [round(float(p), 5) for p in collision],
+        "light_red": round(float(pred.light_probs[0, LightState.RED]), 5),
+    }
+
+
 def occupancy_counts(pred: Prediction, truth: Tensor, plans: Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Intersection and union cell counts per horizon step `[T]` of the predicted obstacles (≥ 0.5) vs
     the true occupancy `truth [N, T, X, Y]` on the prediction's grid, cells under the ego footprint at
@@ -246,6 +258,7 @@ __all__ = [
     "auroc",
     "dependent_score",
     "false_accept_rate",
+    "gated_probabilities",
     "kendall_tau",
     "occupancy_counts",
     "per_scene",

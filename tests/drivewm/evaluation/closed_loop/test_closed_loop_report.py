@@ -91,7 +91,7 @@ def test_report_puts_two_agents_side_by_side(tmp_path):
     assert d["planner_latency_ms"]["p50"] == 100.0 and d["rejections"] == 3
     md = paths["md"].read_text()
     rows = [line for line in md.splitlines() if line.startswith("| drivewm |") or line.startswith("| autopilot |")]
-    assert len(rows) == 2
+    assert len(rows) == 2 * 3  # one row per agent in each of: scores, infractions per km, planner and timing
     assert "80.0 ± 49.7" in md and "50.0 ± 0.0" in md
     html = paths["html"].read_text()
     assert "<table>" in html and "drivewm" in html and "autopilot" in html

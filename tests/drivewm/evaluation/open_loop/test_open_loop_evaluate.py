@@ -4,7 +4,6 @@ against them (constant-velocity ego plan, cv-gt agents, copy-last of the ground 
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 from pathlib import Path
@@ -25,74 +24,6 @@ from occupancy import GridSpec
 from occupancy.builders import ego_mask
 
 REPO = Path(__file__).parents[4]
-CONFIG = REPO / "configs" / "tiny.yaml"
-TINY_OVERRIDES = [
-    "--model.config.image_size=[32, 64]",
-    "--model.config.backbone_channels=[8, 16]",
-    "--model.config.feat_dim=8",
-    "--model.config.bev_dim=16",
-    "--model.config.plan_dim=16",
-    "--model.config.max_agents=6",
-    "--model.config.grid_voxel=[3.2, 3.2, 1.6]",
-    "--model.config.coarse_factor=5",
-]
-
-
-@pytest.fixture(scope="session")
-def evaluated(mini_nuscenes, build_once, one_torch_thread):
-    """CLI fit + CLI eval once per test run (shared by the xdist workers)."""
-    with build_once("open_loop_run") as (run, done):
-        if not done.is_file():
-            with one_torch_thread():
-                _fit_and_evaluate(mini_nuscenes, run)
-            done.write_text("ok")
-    out = run / "report"
-    return out, json.loads((out / "results.json").read_text()), run / "ckpt" / "last.ckpt"
-
-
-def _fit_and_evaluate(mini_nuscenes, run: Path) -> None:
-    args = [
-        "fit",
-        "-c",
-        str(CONFIG),
-        *TINY_OVERRIDES,
-        f"--data.dataroot={mini_nuscenes.dataroot}",
-        f"--data.version={mini_nuscenes.version}",
-        f"--data.cache_dir={run / 'cache'}",
-        "--data.batch_size=2",
-        "--data.num_workers=0",
-        "--trainer.max_steps=2",
-        "--trainer.enable_progress_bar=false",
-        f"--trainer.default_root_dir={run}",
-        f"--trainer.logger.init_args.save_dir={run}",
-        f"--trainer.callbacks.init_args.dirpath={run / 'ckpt'}",
-    ]
-    assert main(args) == 0
-    ckpt = run / "ckpt" / "last.ckpt"
-    assert ckpt.is_file()
-    out = run / "report"
-    code = main(
-        [
-            "eval",
-            "open-loop",
-            "--ckpt",
-            str(ckpt),
-            "--dataroot",
-            str(mini_nuscenes.dataroot),
-            "--version",
-            mini_nuscenes.version,
-            "--split",
-            "train",  # the split holding the branch file
-            "--out",
-            str(out),
-            "--cache-dir",
-            str(run / "cache"),
-            "--figures",
-            "1",
-            "--model-grid",  # the label-grid path is exercised by test_label_grid_scoring (cheaper there)
-        ]
-    )
-    assert code == 0
 
 
 def test_report_files_and_provenance(evaluated):

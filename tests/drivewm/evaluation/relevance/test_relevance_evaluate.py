@@ -64,7 +64,7 @@ def test_tiny_end_to_end_run(tmp_path):
     assert set(saved["config"]["protocol_overrides"]) == overridden
     assert saved["protocol"].startswith("relevance-v1 with overrides {")
     md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
-    assert "![scene](figures/scene_000.png)" in md and "<img src='figures/scene_000.png'>" in page
+    assert "](figures/scene_000.png)" in md and "<img src='figures/scene_000.png'" in page
     assert "Protocol relevance-v1 with overrides" in md
     scene = res["scenes"][0]
     assert len(scene["kinds"]) == 8 and scene["kinds"][0] == "stop" and sum(scene["constructed_unsafe"]) == 4
