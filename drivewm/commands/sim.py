@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from carla_bridge.lite.config import LiteConfig
+from drivewm.commands.args import output_dir
 
 AGENTS = ("autopilot", "blind")
 
@@ -23,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--route-ids", default="0", help="comma-separated route ids (default: 0)")
     run.add_argument("--town", default=None, help="town name or .xodr path (default: the route's town)")
     run.add_argument("--agent", default="autopilot", choices=AGENTS)
-    run.add_argument("--out", required=True, help="output directory")
+    run.add_argument("--out", type=output_dir, required=True, help="output directory")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--max-seconds", type=float, default=None, help="simulated time limit per route [s]")
     run.add_argument("--max-length", type=float, default=None, help="drive only the first M metres of each route")

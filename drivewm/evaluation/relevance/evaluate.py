@@ -24,6 +24,7 @@ from drivewm.evaluation.relevance.metrics import dependent_score, occupancy_coun
 from drivewm.evaluation.relevance.render import write_figure, write_reports
 from drivewm.evaluation.relevance.scenes import prepare_scene
 from drivewm.factory import NEEDS_CKPT, PRIVILEGED, build_world_model, load_learned
+from occupancy.atomic import check_output_dir
 from planner import Observation, Prediction, PrivilegedState, PrivilegedWorldModel, WorldModel
 from planner.proposals import Proposals
 from planner.scorer import score_plans
@@ -207,7 +208,7 @@ def evaluate_relevance(
 
     cfg.validate()
     say = progress or log.info
-    out = Path(out)
+    out = check_output_dir(out)  # an output folder, not a file: refused before any work
     out.mkdir(parents=True, exist_ok=True)
     towns = {name: load_town(name) for name in cfg.towns}
     learned = load_learned(cfg.ckpt, cfg.device) if set(cfg.models) & NEEDS_CKPT else None  # type: ignore[arg-type]

@@ -1,0 +1,185 @@
+"""Typed argument values shared by every `drivewm` command: a bad value is refused while the command
+line is parsed, in one line naming the flag (`argparse` prefixes "argument --port: "), before any
+work starts.
+
+    p.add_argument("--port", type=port, default=2000)
+    p.add_argument("--workers", type=positive_int, default=1)
+    p.add_argument("--out", type=output_dir, required=True)
+
+Each type is a plain function `str -> value` that raises `argparse.ArgumentTypeError` with the
+reason; numbers must be finite (no nan/inf). Paths are only checked, never created: an output
+folder is made when the command writes to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+PORT_RANGE = (1, 65535)
+
+
+def _number(text: str, kind: type, what: str) -> float | int:
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer ≥ 1 (counts: workers, scenes, batch size)."""
+    value = int(_number(text, int, "a positive integer"))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (≥ 1), got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer ≥ 0 (seeds, optional counts where 0 means none/all)."""
+    value = int(_number(text, int, "a non-negative integer"))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer (≥ 0), got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (timeouts, lengths, durations)."""
+    value = float(_number(text, float, "a positive number"))
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number (> 0), got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number ≥ 0 (intervals where 0 means off)."""
+    value = float(_number(text, float, "a non-negative number"))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative number (≥ 0), got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A finite number in [0, 1]."""
+    value = float(_number(text, float, "a number in [0, 1]"))
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text!r}")
+    return value
+
+
+def in_range(low: float, high: float) -> Callable[[str], float]:
+    """A finite number in [low, high] (e.g. a replan rate of 2–10 Hz)."""
+
+    def parse(text: str) -> float:
+        value = float(_number(text, float, f"a number in [{low:g}, {high:g}]"))
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must lie in [{low:g}, {high:g}], got {text!r}")
+        return value
+
+    parse.__name__ = f"number in [{low:g}, {high:g}]"
+    return parse
+
+
+def port(text: str) -> int:
+    """A TCP port, 1–65535."""
+    value = int(_number(text, int, "a TCP port number"))
+    if not PORT_RANGE[0] <= value <= PORT_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be a TCP port in {PORT_RANGE[0]}–{PORT_RANGE[1]}, got {text!r}")
+    return value
+
+
+def host(text: str) -> str:
+    """A host name or address (non-empty, no spaces, no scheme or port); whether it resolves is checked
+    when the command connects."""
+    value = text.strip()
+    if not value or any(c.isspace() for c in value) or "://" in value or "/" in value:
+        raise argparse.ArgumentTypeError(f"expected a host name or IP address, got {text!r}")
+    return value
+
+
+def size_wxh(text: str) -> tuple[int, int]:
+    """`WIDTHxHEIGHT` in pixels, each ≥ 8 (e.g. 400x225)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 400x225, got {text!r}") from None
+    if w < 8 or h < 8:
+        raise argparse.ArgumentTypeError(f"width and height must be at least 8 pixels, got {text!r}")
+    return w, h
+
+
+def existing_file(text: str) -> Path:
+    """A path to an existing, readable file (not a folder)."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory, expected a file")
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    if not os.access(path, os.R_OK):
+        raise argparse.ArgumentTypeError(f"{text} is not readable")
+    return path
+
+
+def existing_dir(text: str) -> Path:
+    """A path to an existing folder."""
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, expected a folder")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"folder {text} does not exist")
+    return path
+
+
+def output_dir(text: str) -> Path:
+    """A folder to write into: missing (it is created when written to) or an existing folder, never a
+    file, and not below a file."""
+    from occupancy.atomic import check_output_dir
+
+    try:
+        return check_output_dir(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def output_file(text: str) -> Path:
+    """A file to write: not an existing folder, and its folder is not a file."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory, expected a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {parent} is a file, not a folder")
+    return path
+
+
+def name_list(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names (at least one), e.g. `Town01,Town02`."""
+    names = tuple(t.strip() for t in (text or "").split(",") if t.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, e.g. a,b; got {text!r}")
+    return names
+
+
+__all__ = [
+    "existing_dir",
+    "existing_file",
+    "fraction",
+    "host",
+    "in_range",
+    "name_list",
+    "non_negative_float",
+    "non_negative_int",
+    "output_dir",
+    "output_file",
+    "port",
+    "positive_float",
+    "positive_int",
+    "size_wxh",
+]
