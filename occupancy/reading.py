@@ -59,6 +59,13 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
         return json.loads(Path(path).read_bytes())
 
 
+def find_corrupt_json(folder: str | os.PathLike, what: str = "JSON file") -> None:
+    """`CorruptFileError` naming the first `*.json` in `folder` that does not parse (None if all do):
+    for libraries that load a folder of JSON files and fail without naming the file (the devkit)."""
+    for path in sorted(Path(folder).glob("*.json")):
+        read_json(path, what)
+
+
 def load_npz(
     path: str | os.PathLike, what: str = "npz file", keys: Sequence[str] | None = None, optional: Sequence[str] = ()
 ) -> dict[str, np.ndarray]:
@@ -89,4 +96,4 @@ def decode_image(
         return rgb, size
 
 
-__all__ = ["CorruptFileError", "decode_image", "load_npz", "read_json", "reading"]
+__all__ = ["CorruptFileError", "decode_image", "find_corrupt_json", "load_npz", "read_json", "reading"]

@@ -24,7 +24,7 @@ import numpy as np
 
 from carla_bridge.recorder.config import check_version
 from carla_bridge.recorder.extras import read_lights, read_route_polyline
-from occupancy.reading import CorruptFileError, decode_image, load_npz, read_json
+from occupancy.reading import CorruptFileError, decode_image, find_corrupt_json, load_npz, read_json
 
 LIDAR_POINT_BYTES = 5 * 4  # a nuScenes .pcd.bin point: x, y, z, intensity, ring as float32
 
@@ -96,8 +96,13 @@ def check_dataset(dataroot: str | Path, version: str, verbose: bool = False) -> 
         raise FileNotFoundError(f"no table folder {root / version}; is {root} a dataset of version {version}?")
     try:
         nusc = NuScenes(version=version, dataroot=str(root), verbose=verbose)
-    except Exception as e:  # the devkit raises bare exceptions/assertions
-        report.error(f"NuScenes failed to load: {type(e).__name__}: {e}")
+    except Exception as e:  # the devkit raises bare exceptions/assertions that name no file
+        reason = f"{type(e).__name__}: {e}"
+        try:
+            find_corrupt_json(root / version, "nuScenes table")
+        except CorruptFileError as corrupt:
+            reason = str(corrupt)
+        report.error(f"NuScenes failed to load: {reason}")
         return report
     report.summary.update(
         scenes=len(nusc.scene),
@@ -296,7 +301,14 @@ def _check_splits(report: CheckReport, nusc, ext: Path) -> None:
 
 
 def _check_scene_files(report: CheckReport, nusc, ext: Path) -> None:
-    """Every scene's route file (a finite polyline `[P ≥ 2, 2]`) and light file parse as training reads them."""
+    """Every scene's route file (a finite polyline `[P ≥ 2, 2]`) and light file parse as training reads
+    them; every scene fragment (`scenes/<scene>.json`, what a resumed generation rebuilds the tables
+    from) parses."""
+    for fragment in sorted((ext / "scenes").glob("*.json")) if (ext / "scenes").is_dir() else []:
+        try:
+            read_json(fragment, "scene fragment")
+        except CorruptFileError as e:
+            report.error(str(e))
     for scene in nusc.scene:
         route = ext / "routes" / f"{scene['name']}.json"
         lights = ext / "lights" / f"{scene['name']}.json"

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from occupancy.atomic import atomic_path, write_json_atomic
-from occupancy.reading import CorruptFileError, read_json
+from occupancy.reading import CorruptFileError, find_corrupt_json, read_json
 
 from .builders import FeatureBuilder, SceneIndex, TargetBuilder, extras_dir
 from .config import REAL_NUSCENES_VERSIONS, DataConfig
@@ -46,8 +46,7 @@ def load_nuscenes(dataroot: str | Path, version: str):
     try:
         return NuScenes(version=version, dataroot=str(dataroot), verbose=False)
     except Exception as err:  # the devkit raises bare JSON/assertion/key errors that name no file
-        for table in sorted(table_dir.glob("*.json")):
-            read_json(table, "nuScenes table")  # names the corrupt table, if one is
+        find_corrupt_json(table_dir, "nuScenes table")  # names the corrupt table, if one is
         raise CorruptFileError(f"the nuScenes tables in {table_dir} do not load: {type(err).__name__}: {err}") from err
 
 

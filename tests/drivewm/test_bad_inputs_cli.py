@@ -12,10 +12,8 @@ file-size limit (RLIMIT_FSIZE) hit while writing. Every case snapshots the sandb
 
 from __future__ import annotations
 
-import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from drivewm.cli import main
+from tests.carla_bridge.carla_stand_ins import local_service
 from tests.drivewm.bad_input_files import (
-    local_service,
     snapshot,
     temporaries,
     write_checkpoint,
