@@ -44,3 +44,56 @@ def test_os_errors_name_the_file_and_the_cause(tmp_path, capsys):
 def test_main_labels_the_subcommand(capsys, tmp_path):
     assert main(["eval", "relevance", "--model", "nope", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("drivewm eval relevance: error: models must be among")
+
+
+def test_argument_types_refuse_out_of_range_values(tmp_path):
+    import argparse
+
+    from drivewm.commands import args
+
+    good = {
+        args.positive_int: ("3", 3),
+        args.non_negative_int: ("0", 0),
+        args.positive_float: ("0.5", 0.5),
+        args.non_negative_float: ("0", 0.0),
+        args.fraction: ("1", 1.0),
+        args.port: ("65535", 65535),
+        args.size_wxh: ("400x225", (400, 225)),
+        args.name_list: ("Town01, Town02", ("Town01", "Town02")),
+        args.in_range(2.0, 10.0): ("2", 2.0),
+        args.host: ("carla.local", "carla.local"),
+    }
+    for parse, (text, value) in good.items():
+        assert parse(text) == value
+    bad = {
+        args.positive_int: ("0", "-1", "1.5", "x"),
+        args.non_negative_int: ("-1",),
+        args.positive_float: ("0", "-3", "nan", "inf"),
+        args.non_negative_float: ("-0.1", "nan"),
+        args.fraction: ("1.01", "-0.1"),
+        args.port: ("0", "65536", "99999", "http"),
+        args.size_wxh: ("2x2", "400", "axb"),
+        args.name_list: ("", ",,"),
+        args.in_range(2.0, 10.0): ("1.9", "50"),
+        args.host: ("", "http://x", "a b", "h/p"),
+    }
+    for parse, texts in bad.items():
+        for text in texts:
+            with pytest.raises(argparse.ArgumentTypeError):
+                parse(text)
+    (tmp_path / "f").write_text("x")
+    assert args.existing_file(str(tmp_path / "f")) == tmp_path / "f"
+    assert args.existing_dir(str(tmp_path)) == tmp_path
+    assert args.output_dir(str(tmp_path / "new")) == tmp_path / "new"
+    assert args.output_file(str(tmp_path / "r.json")) == tmp_path / "r.json"
+    for parse, text, why in (
+        (args.existing_file, tmp_path, "is a directory"),
+        (args.existing_file, tmp_path / "nope", "does not exist"),
+        (args.existing_dir, tmp_path / "f", "is a file"),
+        (args.output_dir, tmp_path / "f", "is an existing file"),
+        (args.output_dir, tmp_path / "f" / "sub", "is a file"),
+        (args.output_file, tmp_path, "is a directory"),
+        (args.output_file, tmp_path / "f" / "r.json", "is a file"),
+    ):
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            parse(str(text))

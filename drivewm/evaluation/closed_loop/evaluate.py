@@ -14,7 +14,8 @@ go to a fresh pool.
 
 The agent is built once in this process before any route runs: an agent that cannot be built (a
 truncated, unsafe or NaN-weight checkpoint) stops the evaluation with `AgentInitError`, one line
-naming the reason, and nothing is scored.
+naming the reason, and nothing is scored; so does an agent whose `setup` fails on a route (the
+runner's "Agent_init" failure is not a result, and is not recorded).
 
 Agents and backends are built from picklable factories (`agent_factory()` → `Agent`,
 `BackendSpec(town)` → `Backend`), so the same spec works in every executor. The route runner itself
@@ -348,6 +349,11 @@ def run_evaluation(
     digests = {str(t.route.id): route_digest(t.route) for t in tasks}
 
     def land(rec: dict[str, Any]) -> None:
+        failure = rec.get("failure") or {}
+        if failure.get("status") == "Agent_init":  # not a result: the agent could not be set up at all
+            raise AgentInitError(
+                f"agent {agent_name!r} could not be set up for route {rec.get('route_id')}: {failure.get('message')}"
+            )
         rec["agent"] = agent_name
         rec["run_id"] = run_id
         rec["route_digest"] = digests[str(rec["route_id"])]

@@ -109,3 +109,36 @@ def test_the_run_identity_follows_the_checkpoint_content_not_its_name(tmp_path):
     assert route_digest(dataclasses.replace(route, source="elsewhere.xml")) == route_digest(route)
     moved = dataclasses.replace(route, waypoints_world=route.waypoints_world + 1.0)
     assert route_digest(moved) != route_digest(route)
+
+
+def test_an_agent_that_cannot_be_set_up_stops_the_evaluation(tmp_path):
+    """Before: every route recorded "Failed - Agent_init", DS 0, exit 0. Now nothing is scored, in this
+    process and in worker processes alike."""
+    import pytest
+
+    from drivewm.evaluation.closed_loop import run_evaluation
+    from drivewm.evaluation.closed_loop.evaluate import AgentInitError
+    from tests.carla_bridge.closed_loop_testkit import SetupFailAgent
+
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        with pytest.raises(AgentInitError, match="could not be set up for route 0: .*weights.ckpt is missing"):
+            run_evaluation(
+                SetupFailAgent,
+                "setup-fail",
+                [devtest_route("0")],
+                [0, 1],
+                out,
+                backend=FAST_BACKEND,
+                limits=RunLimits(max_route_length=12.0),
+                workers=workers,
+                log=lambda s: None,
+            )
+        assert ResultsCheckpoint(out / "checkpoint.json").load_all() == []
+
+    def broken_factory():
+        raise ValueError("checkpoint x.ckpt is truncated or damaged")
+
+    with pytest.raises(AgentInitError, match="agent 'drivewm' could not be built: checkpoint x.ckpt is truncated"):
+        run_evaluation(broken_factory, "drivewm", [devtest_route("0")], [0], tmp_path / "b", backend=FAST_BACKEND)
+    assert not (tmp_path / "b").exists()
