@@ -7,8 +7,9 @@ work starts.
     p.add_argument("--out", type=output_dir, required=True)
 
 Each type is a plain function `str -> value` that raises `argparse.ArgumentTypeError` with the
-reason; numbers must be finite (no nan/inf). Paths are only checked, never created: an output
-folder is made when the command writes to it.
+reason; numbers must be finite (no nan/inf). Paths are checked for their kind (a folder where a file
+belongs, a file where a folder belongs), never created: an output folder is made when the command
+writes to it, and an input's existence is checked when the command starts.
 """
 
 from __future__ import annotations
@@ -113,25 +114,24 @@ def size_wxh(text: str) -> tuple[int, int]:
     return w, h
 
 
-def existing_file(text: str) -> Path:
-    """A path to an existing, readable file (not a folder)."""
+def input_file(text: str) -> Path:
+    """A file to read: refused when it is a folder (or unreadable). Whether it exists is checked when the
+    command starts — in one line naming it — because a pipeline (the demo) parses its later steps
+    before the earlier ones have written their inputs."""
     path = Path(text).expanduser()
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a directory, expected a file")
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"{text} does not exist")
-    if not os.access(path, os.R_OK):
+    if path.exists() and not os.access(path, os.R_OK):
         raise argparse.ArgumentTypeError(f"{text} is not readable")
     return path
 
 
-def existing_dir(text: str) -> Path:
-    """A path to an existing folder."""
+def input_dir(text: str) -> Path:
+    """A folder to read: refused when it is a file. Whether it exists is checked when the command
+    starts (see `input_file`)."""
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file, expected a folder")
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"folder {text} does not exist")
     return path
 
 
@@ -168,11 +168,11 @@ def name_list(text: str) -> tuple[str, ...]:
 
 
 __all__ = [
-    "existing_dir",
-    "existing_file",
     "fraction",
     "host",
     "in_range",
+    "input_dir",
+    "input_file",
     "name_list",
     "non_negative_float",
     "non_negative_int",

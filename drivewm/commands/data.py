@@ -13,7 +13,7 @@ import argparse
 
 from drivewm.cli import UserError
 from drivewm.commands.args import (
-    existing_dir,
+    input_dir,
     name_list,
     non_negative_int,
     output_dir,
@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=run_generate)
     c = dsub.add_parser("check", help="verify a dataset with the nuScenes devkit")
-    c.add_argument("dataroot", type=existing_dir, help="the dataset folder")
+    c.add_argument("dataroot", type=input_dir, help="the dataset folder")
     c.add_argument("--version", required=True)
     c.add_argument("--json", type=output_file, default=None, help="also write the report as JSON to this file")
     c.set_defaults(func=run_check)

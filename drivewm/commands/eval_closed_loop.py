@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 
 from drivewm.commands.args import (
-    existing_file,
     host,
     in_range,
+    input_file,
     non_negative_float,
     non_negative_int,
     output_dir,
@@ -39,7 +39,7 @@ def add_closed_loop_parser(eval_subparsers: argparse._SubParsersAction) -> argpa
         description=__doc__.splitlines()[0],
     )
     p.add_argument("--agent", required=True, help=f"agent name: {', '.join(AGENTS)}")
-    p.add_argument("--ckpt", type=existing_file, default=None, help="trained checkpoint (drivewm, cv)")
+    p.add_argument("--ckpt", type=input_file, default=None, help="trained checkpoint (drivewm, cv)")
     p.add_argument("--routes", required=True, help="leaderboard route XML (a path or a vendored name: routes_devtest)")
     p.add_argument("--route-ids", default=None, help="comma-separated route ids (default: all)")
     p.add_argument(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from drivewm.commands.args import existing_dir, existing_file, non_negative_int, output_dir, positive_int
+from drivewm.commands.args import input_dir, input_file, non_negative_int, output_dir, positive_int
 
 
 def add_open_loop_parser(evsub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -22,8 +22,8 @@ def add_open_loop_parser(evsub: argparse._SubParsersAction) -> argparse.Argument
         description="Planning L2/collisions (both conventions), occupancy IoU/mIoU per horizon, agent "
         "minADE/minFDE/MR, baselines and plan sensitivity on counterfactual branches.",
     )
-    q.add_argument("--ckpt", type=existing_file, required=True, help="checkpoint written by `drivewm fit`")
-    q.add_argument("--dataroot", type=existing_dir, required=True, help="dataset root (nuScenes layout)")
+    q.add_argument("--ckpt", type=input_file, required=True, help="checkpoint written by `drivewm fit`")
+    q.add_argument("--dataroot", type=input_dir, required=True, help="dataset root (nuScenes layout)")
     q.add_argument("--version", required=True, help="table folder, e.g. v1.0-sim-mini or v1.0-trainval")
     q.add_argument("--split", default="val", help="split name (default val)")
     q.add_argument("--out", type=output_dir, required=True, help="output folder")

@@ -18,8 +18,8 @@ import logging
 import sys
 
 from drivewm.commands.args import (
-    existing_file,
     fraction,
+    input_file,
     name_list,
     non_negative_int,
     output_dir,
@@ -49,7 +49,7 @@ def add_relevance_parser(eval_subparsers: argparse._SubParsersAction) -> argpars
     p.add_argument(
         "--model", type=name_list, required=True, help=f"comma-separated world models: {', '.join(MODEL_NAMES)}"
     )
-    p.add_argument("--ckpt", type=existing_file, default=None, help="trained checkpoint (drivewm, cv)")
+    p.add_argument("--ckpt", type=input_file, default=None, help="trained checkpoint (drivewm, cv)")
     p.add_argument(
         "--no-plan-conditioning",
         action="store_true",

@@ -60,7 +60,7 @@ def _load_failure(err: BaseException) -> str:
             "(weights_only=True)"
         )
     if isinstance(err, EOFError | zipfile.BadZipFile) or "PytorchStreamReader" in text or "central directory" in text:
-        return "is truncated or damaged (not a complete torch checkpoint archive)"
+        return "is truncated or corrupt (not a complete torch checkpoint archive)"
     return f"is corrupt or not a torch checkpoint ({type(err).__name__}: {text[:200]})"
 
 

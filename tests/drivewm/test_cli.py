@@ -82,14 +82,16 @@ def test_argument_types_refuse_out_of_range_values(tmp_path):
             with pytest.raises(argparse.ArgumentTypeError):
                 parse(text)
     (tmp_path / "f").write_text("x")
-    assert args.existing_file(str(tmp_path / "f")) == tmp_path / "f"
-    assert args.existing_dir(str(tmp_path)) == tmp_path
+    assert args.input_file(str(tmp_path / "f")) == tmp_path / "f"
+    assert args.input_dir(str(tmp_path)) == tmp_path
+    # a missing input passes the parser (a pipeline parses its later steps first); the command checks it
+    assert args.input_file(str(tmp_path / "later.ckpt")) == tmp_path / "later.ckpt"
+    assert args.input_dir(str(tmp_path / "later")) == tmp_path / "later"
     assert args.output_dir(str(tmp_path / "new")) == tmp_path / "new"
     assert args.output_file(str(tmp_path / "r.json")) == tmp_path / "r.json"
     for parse, text, why in (
-        (args.existing_file, tmp_path, "is a directory"),
-        (args.existing_file, tmp_path / "nope", "does not exist"),
-        (args.existing_dir, tmp_path / "f", "is a file"),
+        (args.input_file, tmp_path, "is a directory"),
+        (args.input_dir, tmp_path / "f", "is a file"),
         (args.output_dir, tmp_path / "f", "is an existing file"),
         (args.output_dir, tmp_path / "f" / "sub", "is a file"),
         (args.output_file, tmp_path, "is a directory"),

@@ -209,9 +209,9 @@ def evaluate_relevance(
     cfg.validate()
     say = progress or log.info
     out = check_output_dir(out)  # an output folder, not a file: refused before any work
-    out.mkdir(parents=True, exist_ok=True)
     towns = {name: load_town(name) for name in cfg.towns}
     learned = load_learned(cfg.ckpt, cfg.device) if set(cfg.models) & NEEDS_CKPT else None  # type: ignore[arg-type]
+    out.mkdir(parents=True, exist_ok=True)  # only once the inputs loaded: a bad one leaves nothing behind
     size = None if learned is None else (int(learned.config.image_size[1]), int(learned.config.image_size[0]))
     config_json = cfg.to_dict()
     partial = out / PARTIAL
