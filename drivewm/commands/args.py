@@ -23,75 +23,59 @@ from pathlib import Path
 PORT_RANGE = (1, 65535)
 
 
-def _number(text: str, kind: type, what: str) -> float | int:
-    try:
-        value = kind(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+def number(kind: type, low: float | None = None, high: float | None = None, above: float | None = None):
+    """An argument type: a finite `kind` (int or float) with `low ≤ value ≤ high` and `value > above`
+    (each bound optional). The reason names the range."""
+    parts = [f"≥ {low:g}"] if low is not None else []
+    parts += [f"> {above:g}"] if above is not None else []
+    parts += [f"≤ {high:g}"] if high is not None else []
+    noun = "an integer" if kind is int else "a number"
+    what = f"{noun} {' and '.join(parts)}".strip()
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if (
+            (low is not None and value < low)
+            or (high is not None and value > high)
+            or (above is not None and not value > above)
+        ):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    parse.__name__ = what
+    return parse
 
 
-def positive_int(text: str) -> int:
-    """An integer ≥ 1 (counts: workers, scenes, batch size)."""
-    value = int(_number(text, int, "a positive integer"))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (≥ 1), got {text!r}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An integer ≥ 0 (seeds, optional counts where 0 means none/all)."""
-    value = int(_number(text, int, "a non-negative integer"))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer (≥ 0), got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0 (timeouts, lengths, durations)."""
-    value = float(_number(text, float, "a positive number"))
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number (> 0), got {text!r}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """A finite number ≥ 0 (intervals where 0 means off)."""
-    value = float(_number(text, float, "a non-negative number"))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative number (≥ 0), got {text!r}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A finite number in [0, 1]."""
-    value = float(_number(text, float, "a number in [0, 1]"))
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text!r}")
-    return value
+positive_int = number(int, low=1)
+"""An integer ≥ 1 (counts: workers, scenes, batch size)."""
+non_negative_int = number(int, low=0)
+"""An integer ≥ 0 (seeds, optional counts where 0 means none/all)."""
+positive_float = number(float, above=0)
+"""A finite number > 0 (timeouts, lengths, durations)."""
+non_negative_float = number(float, low=0)
+"""A finite number ≥ 0 (intervals where 0 means off)."""
+fraction = number(float, low=0, high=1)
+"""A finite number in [0, 1]."""
 
 
 def in_range(low: float, high: float) -> Callable[[str], float]:
     """A finite number in [low, high] (e.g. a replan rate of 2–10 Hz)."""
-
-    def parse(text: str) -> float:
-        value = float(_number(text, float, f"a number in [{low:g}, {high:g}]"))
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must lie in [{low:g}, {high:g}], got {text!r}")
-        return value
-
-    parse.__name__ = f"number in [{low:g}, {high:g}]"
-    return parse
+    return number(float, low=low, high=high)
 
 
 def port(text: str) -> int:
     """A TCP port, 1–65535."""
-    value = int(_number(text, int, "a TCP port number"))
-    if not PORT_RANGE[0] <= value <= PORT_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"must be a TCP port in {PORT_RANGE[0]}–{PORT_RANGE[1]}, got {text!r}")
-    return value
+    try:
+        return number(int, low=PORT_RANGE[0], high=PORT_RANGE[1])(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a TCP port in {PORT_RANGE[0]}–{PORT_RANGE[1]}, got {text!r}"
+        ) from None
 
 
 def host(text: str) -> str:
@@ -176,6 +160,7 @@ __all__ = [
     "name_list",
     "non_negative_float",
     "non_negative_int",
+    "number",
     "output_dir",
     "output_file",
     "port",

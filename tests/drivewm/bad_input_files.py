@@ -5,6 +5,9 @@ not be. The stand-in services on the CARLA port live in `tests/carla_bridge/carl
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -68,3 +71,29 @@ def snapshot(root: Path, skip: Path | None = None) -> dict[str, tuple[int, int]]
 def temporaries(root: Path) -> list[Path]:
     """Every temporary file (`*.tmp`, `*.tmp.*`, `.*.tmp*`) under `root`."""
     return [p for p in root.rglob("*") if p.is_file() and ".tmp" in p.name]
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(
+    argv: list[str], cwd: Path, fsize_limit: int | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """`drivewm <argv>` in a child process (as the console script runs it), optionally under a
+    file-size limit (RLIMIT_FSIZE [bytes], the cheap stand-in for a full disk)."""
+
+    def limit() -> None:
+        if fsize_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit, fsize_limit))
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    code = "import sys; from drivewm.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit,
+    )

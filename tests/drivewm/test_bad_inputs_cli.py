@@ -12,10 +12,6 @@ file-size limit (RLIMIT_FSIZE) hit while writing. Every case snapshots the sandb
 
 from __future__ import annotations
 
-import os
-import resource
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +20,7 @@ import pytest
 from drivewm.cli import main
 from tests.carla_bridge.carla_stand_ins import local_service
 from tests.drivewm.bad_input_files import (
+    run_cli,
     snapshot,
     temporaries,
     write_checkpoint,
@@ -185,24 +182,6 @@ def _run_in_process(argv: list[str], capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def _run_subprocess(argv: list[str], cwd: Path, fsize_limit: int | None) -> tuple[int, str, str]:
-    def limit() -> None:
-        if fsize_limit is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit, fsize_limit))
-
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "drivewm.cli", *argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=limit,
-    )
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_ends_in_one_clear_line(case: Case, sandbox, capsys, monkeypatch):
     root: Path = sandbox["root"]
@@ -213,7 +192,8 @@ def test_bad_input_ends_in_one_clear_line(case: Case, sandbox, capsys, monkeypat
     monkeypatch.chdir(root)  # anything written relative to the working directory lands in the sandbox
     before = snapshot(root, skip=out)
     if case.subprocess:
-        code, stdout, stderr = _run_subprocess(argv, root, case.fsize_limit)
+        proc = run_cli(argv, root, case.fsize_limit, timeout=300)
+        code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
     else:
         code, stdout, stderr = _run_in_process(argv, capsys)
     lines = [line for line in stderr.splitlines() if line.strip()]

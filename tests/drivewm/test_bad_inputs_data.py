@@ -7,11 +7,7 @@ a user's map."""
 from __future__ import annotations
 
 import json
-import os
-import resource
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +16,7 @@ from carla_bridge.recorder.dataset import rebuild_tables
 from drivewm.cli import main
 from drivewm.data import DataConfig, NuScenesWorldDataset
 from occupancy.reading import CorruptFileError
-from tests.drivewm.bad_input_files import snapshot, temporaries
+from tests.drivewm.bad_input_files import run_cli, snapshot, temporaries
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -122,24 +118,6 @@ def test_loader_and_fit_name_a_truncated_jpeg(sim_dataset, tmp_path, capsys):
     assert len(err) == 1 and str(jpeg) in err[0] and "camera image" in err[0], err
 
 
-def _generate(argv: list[str], cwd: Path, fsize_limit: int | None = None) -> subprocess.CompletedProcess:
-    def limit() -> None:
-        if fsize_limit is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit, fsize_limit))
-
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    code = "import sys; from drivewm.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, *argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        preexec_fn=limit,
-    )
-
-
 def _small_town(path: Path) -> Path:
     """A procedural crossroads town (with a geo reference, so CARLA's map parser stays quiet)."""
     from carla_bridge.maps.procedural import crossroads_xodr, write_xodr
@@ -161,7 +139,7 @@ def test_file_size_limit_while_writing_the_map_is_one_line_and_leaves_no_tempora
     town = _small_town(tmp_path / "maps" / "cross.xodr")
     out = tmp_path / "out"
     argv = ["data", "generate", "--towns", str(town), "--out", str(out), *SMALL_GENERATE]
-    proc = _generate(argv, tmp_path, fsize_limit=4096)
+    proc = run_cli(argv, tmp_path, fsize_limit=4096)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert len(lines) == 1 and "File too large" in lines[0] and str(out) in lines[0], proc.stderr[-2000:]
@@ -178,7 +156,7 @@ def test_generate_writes_nothing_beside_the_users_map(tmp_path):
     town = _small_town(tmp_path / "maps" / "cross.xodr")
     before = snapshot(tmp_path / "maps")
     out = tmp_path / "out"
-    proc = _generate(["data", "generate", "--towns", str(town), "--out", str(out), *SMALL_GENERATE], tmp_path)
+    proc = run_cli(["data", "generate", "--towns", str(town), "--out", str(out), *SMALL_GENERATE], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert snapshot(tmp_path / "maps") == before, "a file was written beside the user's map"
     assert not temporaries(tmp_path)
