@@ -42,6 +42,7 @@ class UserError(Exception):
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     UserError,
+    argparse.ArgumentError,  # a bad option of `drivewm fit` (LightningCLI / jsonargparse)
     OSError,  # missing/unreadable/unwritable files, full disk, file-size limit, refused or unreachable servers
     ValueError,  # bad values and corrupt files (JSONDecodeError, UnicodeDecodeError included)
     EOFError,  # truncated files

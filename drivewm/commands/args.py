@@ -7,7 +7,8 @@ work starts.
     p.add_argument("--out", type=output_dir, required=True)
 
 Each type is a plain function `str -> value` that raises `argparse.ArgumentTypeError` with the
-reason; numbers must be finite (no nan/inf). Paths are checked for their kind (a folder where a file
+reason; numbers must be finite (no nan/inf). Path types return the text unchanged once it passed
+(commands record their arguments as JSON). Paths are checked for their kind (a folder where a file
 belongs, a file where a folder belongs), never created: an output folder is made when the command
 writes to it, and an input's existence is checked when the command starts.
 """
@@ -98,7 +99,7 @@ def size_wxh(text: str) -> tuple[int, int]:
     return w, h
 
 
-def input_file(text: str) -> Path:
+def input_file(text: str) -> str:
     """A file to read: refused when it is a folder (or unreadable). Whether it exists is checked when the
     command starts — in one line naming it — because a pipeline (the demo) parses its later steps
     before the earlier ones have written their inputs."""
@@ -107,30 +108,31 @@ def input_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text} is a directory, expected a file")
     if path.exists() and not os.access(path, os.R_OK):
         raise argparse.ArgumentTypeError(f"{text} is not readable")
-    return path
+    return text
 
 
-def input_dir(text: str) -> Path:
+def input_dir(text: str) -> str:
     """A folder to read: refused when it is a file. Whether it exists is checked when the command
     starts (see `input_file`)."""
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file, expected a folder")
-    return path
+    return text
 
 
-def output_dir(text: str) -> Path:
+def output_dir(text: str) -> str:
     """A folder to write into: missing (it is created when written to) or an existing folder, never a
     file, and not below a file."""
     from occupancy.atomic import check_output_dir
 
     try:
-        return check_output_dir(text)
+        check_output_dir(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
-def output_file(text: str) -> Path:
+def output_file(text: str) -> str:
     """A file to write: not an existing folder, and its folder is not a file."""
     path = Path(text).expanduser()
     if path.is_dir():
@@ -140,7 +142,7 @@ def output_file(text: str) -> Path:
         parent = parent.parent
     if parent.exists() and not parent.is_dir():
         raise argparse.ArgumentTypeError(f"cannot write {text}: {parent} is a file, not a folder")
-    return path
+    return text
 
 
 def name_list(text: str) -> tuple[str, ...]:

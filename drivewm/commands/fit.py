@@ -43,6 +43,8 @@ def build_cli(argv: list[str], run: bool = True):
             run=run,
             save_config_kwargs={"overwrite": True},
             seed_everything_default=0,
+            # a bad option raises (one line through `drivewm.cli`) instead of printing the whole usage
+            parser_kwargs={"exit_on_error": False, "fit": {"exit_on_error": False}},
         )
     finally:
         sys.argv = saved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytorch_lightning as pl
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader
 
 from drivewm.model.config import ModelConfig
@@ -32,17 +33,26 @@ class DriveDataModule(pl.LightningDataModule):
         self,
         dataroot: str,
         version: str,
-        batch_size: int = 4,
-        num_workers: int = 0,
+        batch_size: PositiveInt = 4,
+        num_workers: NonNegativeInt = 0,
         cache_dir: str | None = None,
         train_split: str = "train",
         val_split: str = "val",
-        max_branches: int = 4,
+        max_branches: NonNegativeInt = 4,
         model_config: ModelConfig | None = None,
-        limit_train: int = 0,
-        limit_val: int = 0,
+        limit_train: NonNegativeInt = 0,
+        limit_val: NonNegativeInt = 0,
     ) -> None:
         super().__init__()
+        for name, value, low in (
+            ("batch_size", batch_size, 1),
+            ("num_workers", num_workers, 0),
+            ("max_branches", max_branches, 0),
+            ("limit_train", limit_train, 0),
+            ("limit_val", limit_val, 0),
+        ):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"data.{name} must be an integer ≥ {low}, got {value!r}")
         self.save_hyperparameters(
             {
                 "dataroot": str(dataroot),

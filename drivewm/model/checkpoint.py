@@ -10,6 +10,7 @@ prediction or a NaN agent state.
 from __future__ import annotations
 
 import hashlib
+import re
 import zipfile
 from pathlib import Path
 
@@ -52,16 +53,16 @@ def read_checkpoint(path: str | Path, require_drivewm: bool = True) -> dict:
 def _load_failure(err: BaseException) -> str:
     """Why `torch.load(weights_only=True)` refused a file, in a few words."""
     text = " ".join(str(err).split())
-    if "Weights only load failed" in text:
-        unsupported = text.split("Unsupported global:", 1)[-1].split(" was not", 1)[0].strip()
-        what = f" ({unsupported[:80]})" if "Unsupported global:" in text else ""
+    unsafe = re.search(r"GLOBAL ([\w.]+)", text)
+    if unsafe:
         return (
-            f"holds pickled Python objects other than tensors{what}: refused, since loading it could run code "
-            "(weights_only=True)"
+            f"holds pickled Python objects other than tensors ({unsafe.group(1)}): refused, since loading it "
+            "could run code (weights_only=True)"
         )
     if isinstance(err, EOFError | zipfile.BadZipFile) or "PytorchStreamReader" in text or "central directory" in text:
         return "is truncated or corrupt (not a complete torch checkpoint archive)"
-    return f"is corrupt or not a torch checkpoint ({type(err).__name__}: {text[:200]})"
+    reason = text.split("WeightsUnpickler error:")[-1].split("Check the documentation")[0].strip()
+    return f"is corrupt or not a torch checkpoint ({type(err).__name__}: {reason[:160]})"
 
 
 def _is_state(ckpt: dict) -> bool:

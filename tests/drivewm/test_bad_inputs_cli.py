@@ -52,6 +52,7 @@ CARLA += ("--backend", "carla", "--carla-timeout", "1")
 OL = ("eval", "open-loop", "--dataroot", "{dataroot}", "--version", "{version}", "--out", "{out}")
 REL = ("eval", "relevance", "--towns", "Town01", "--scenes", "1", "--out", "{out}")
 GEN = ("data", "generate", "--towns", "Town01", "--scenes", "1", "--version", "v1.0-sim-bad", "--out", "{out}")
+FIT = ("fit", "-c", str(REPO / "configs" / "tiny.yaml"), "--data.dataroot={dataroot}", "--data.version={version}")
 SIM = ("sim", "run", "--routes", "routes_devtest", "--route-ids", "0", "--out", "{out}")
 
 CASES = [
@@ -76,6 +77,9 @@ CASES = [
     Case("fit-ckpt-path-truncated", ("fit", "--ckpt_path", "{truncated}"), "{truncated}"),
     Case("fit-ckpt-path-folder", ("fit", "--ckpt_path={ckptdir}"), "{ckptdir}"),
     Case("fit-ckpt-path-malicious", ("fit", "--ckpt_path", "{malicious}"), "{malicious}"),
+    Case("fit-batch-size-0", (*FIT, "--data.batch_size=0"), "data.batch_size"),
+    Case("fit-batch-size-not-a-number", (*FIT, "--data.batch_size=abc"), "data.batch_size"),
+    Case("fit-unknown-option", (*FIT, "--trainer.max_stepz=3"), "--trainer.max_stepz"),
     # --- eval open-loop
     Case("open-loop-out-is-a-file", (*OL[:-1], "{file}", "--ckpt", "{good}"), "--out"),
     Case("open-loop-batch-size-0", (*OL, "--ckpt", "{good}", "--batch-size", "0"), "--batch-size"),

@@ -82,13 +82,13 @@ def test_argument_types_refuse_out_of_range_values(tmp_path):
             with pytest.raises(argparse.ArgumentTypeError):
                 parse(text)
     (tmp_path / "f").write_text("x")
-    assert args.input_file(str(tmp_path / "f")) == tmp_path / "f"
-    assert args.input_dir(str(tmp_path)) == tmp_path
+    assert args.input_file(str(tmp_path / "f")) == str(tmp_path / "f")
+    assert args.input_dir(str(tmp_path)) == str(tmp_path)
     # a missing input passes the parser (a pipeline parses its later steps first); the command checks it
-    assert args.input_file(str(tmp_path / "later.ckpt")) == tmp_path / "later.ckpt"
-    assert args.input_dir(str(tmp_path / "later")) == tmp_path / "later"
-    assert args.output_dir(str(tmp_path / "new")) == tmp_path / "new"
-    assert args.output_file(str(tmp_path / "r.json")) == tmp_path / "r.json"
+    assert args.input_file(str(tmp_path / "later.ckpt")) == str(tmp_path / "later.ckpt")
+    assert args.input_dir(str(tmp_path / "later")) == str(tmp_path / "later")
+    assert args.output_dir(str(tmp_path / "new")) == str(tmp_path / "new")
+    assert args.output_file(str(tmp_path / "r.json")) == str(tmp_path / "r.json")
     for parse, text, why in (
         (args.input_file, tmp_path, "is a directory"),
         (args.input_dir, tmp_path / "f", "is a file"),
