@@ -88,6 +88,21 @@ def host(text: str) -> str:
     return value
 
 
+def device(text: str) -> str:
+    """A torch device that exists here: `cpu`, `cuda`, `cuda:1`, `mps` …"""
+    import torch
+
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a torch device such as cpu or cuda:0, got {text!r}") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise argparse.ArgumentTypeError(f"{text}: no such CUDA device here ({torch.cuda.device_count()} available)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: MPS is not available here")
+    return text
+
+
 def size_wxh(text: str) -> tuple[int, int]:
     """`WIDTHxHEIGHT` in pixels, each ≥ 8 (e.g. 400x225)."""
     try:
@@ -154,6 +169,7 @@ def name_list(text: str) -> tuple[str, ...]:
 
 
 __all__ = [
+    "device",
     "fraction",
     "host",
     "in_range",

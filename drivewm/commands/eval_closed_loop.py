@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from drivewm.commands.args import (
+    device,
     host,
     in_range,
     input_file,
@@ -87,7 +88,7 @@ def add_closed_loop_parser(eval_subparsers: argparse._SubParsersAction) -> argpa
     p.add_argument(
         "--pedestrians", type=non_negative_int, default=None, help="pedestrians, lite (overrides the protocol)"
     )
-    p.add_argument("--device", default="cpu", help="torch device of the learned model")
+    p.add_argument("--device", type=device, default="cpu", help="torch device of the learned model")
     p.add_argument(
         "--frames-every", type=non_negative_float, default=1.0, help="video frame interval [s] (0: no videos)"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from drivewm.commands.args import input_dir, input_file, non_negative_int, output_dir, positive_int
+from drivewm.commands.args import device, input_dir, input_file, non_negative_int, output_dir, positive_int
 
 
 def add_open_loop_parser(evsub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def add_open_loop_parser(evsub: argparse._SubParsersAction) -> argparse.Argument
     )
     q.add_argument("--figures", type=non_negative_int, default=2, help="samples drawn in the report")
     q.add_argument("--cache-dir", default=None, help="feature cache root (default DIR/drivewm/<version>/cache)")
-    q.add_argument("--device", default="cpu")
+    q.add_argument("--device", type=device, default="cpu", help="torch device of the model")
     q.set_defaults(func=run)
     return q
 

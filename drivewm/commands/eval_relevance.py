@@ -18,6 +18,7 @@ import logging
 import sys
 
 from drivewm.commands.args import (
+    device,
     fraction,
     input_file,
     name_list,
@@ -84,7 +85,7 @@ def add_relevance_parser(eval_subparsers: argparse._SubParsersAction) -> argpars
     )
     p.add_argument("--figures", type=non_negative_int, default=4, help="scenes drawn in the report")
     p.add_argument("--latency-repeats", type=positive_int, default=3, help="timed repeats per model and N")
-    p.add_argument("--device", default="cpu", help="torch device of the learned model")
+    p.add_argument("--device", type=device, default="cpu", help="torch device of the learned model")
     p.add_argument("--out", type=output_dir, required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same config")
     p.set_defaults(func=run)

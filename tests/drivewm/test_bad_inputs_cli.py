@@ -109,6 +109,8 @@ CASES = [
     Case("closed-loop-replan-hz-50", (*CL_AUTOPILOT, "--replan-hz", "50"), "--replan-hz"),
     Case("closed-loop-max-route-length-0", (*CL_AUTOPILOT, "--max-route-length", "0"), "--max-route-length"),
     Case("closed-loop-frames-every-negative", (*CL_AUTOPILOT, "--frames-every", "-1"), "--frames-every"),
+    Case("closed-loop-device-unknown", (*CL_AUTOPILOT, "--device", "banana"), "--device"),
+    Case("open-loop-device-absent", (*OL, "--ckpt", "{good}", "--device", "cuda:99"), "--device"),
     Case("closed-loop-routes-missing", (*CL_AUTOPILOT, "--routes", "{missing}"), "{missing}"),
     Case("closed-loop-routes-corrupt-xml", (*CL_AUTOPILOT, "--routes", "{badxml}"), "{badxml}"),
     # --- eval closed-loop: the agent cannot be built — stops before any route is scored
