@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import time
@@ -95,17 +96,6 @@ def route_digest(route: Any) -> str:
     return digest(fields)
 
 
-def _with_ckpt_digest(settings: dict[str, Any]) -> dict[str, Any]:
-    """`settings` with a `ckpt` path replaced by the SHA-256 of the file's content."""
-    from drivewm.model.checkpoint import checkpoint_digest
-
-    out = dict(settings)
-    ckpt = out.pop("ckpt", None)
-    if ckpt:
-        out["ckpt_sha256"] = checkpoint_digest(ckpt) if Path(ckpt).is_file() else f"missing:{ckpt}"
-    return out
-
-
 def run_identity(
     agent_name: str,
     agent_factory: Any,
@@ -114,21 +104,31 @@ def run_identity(
     config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything that defines the result of an agent's route runs besides the route and the seed: the
-    agent's recipe (its checkpoint by content hash), the backend's world (traffic, cameras), the
-    runner's limits (route length, timeouts, replan rate) and the command's config (protocol, rule
-    set, any setting added later), minus `EXECUTION_ONLY`."""
+    agent's recipe (its checkpoint by the SHA-256 of its content, not its path), the backend's world
+    (traffic, cameras), the runner's limits (route length, timeouts, replan rate) and the command's
+    config (protocol, rule set, any setting added later), minus `EXECUTION_ONLY`."""
+    from drivewm.model.checkpoint import checkpoint_digest
+
+    hashed: dict[str, str] = {}
 
     def settings(obj: Any) -> dict[str, Any]:
-        raw = _canonical(obj) if dataclasses.is_dataclass(obj) else {"recipe": type(obj).__qualname__}
-        return _with_ckpt_digest({k: v for k, v in raw.items() if k not in EXECUTION_ONLY})
+        raw = _canonical(obj) if isinstance(obj, dict) or dataclasses.is_dataclass(obj) else {}
+        out = {k: v for k, v in raw.items() if k not in EXECUTION_ONLY}
+        ckpt = out.pop("ckpt", None)
+        if ckpt:
+            if ckpt not in hashed:
+                hashed[ckpt] = checkpoint_digest(ckpt) if Path(ckpt).is_file() else f"missing:{ckpt}"
+            out["ckpt_sha256"] = hashed[ckpt]
+        return out
 
-    command = _with_ckpt_digest({k: v for k, v in (config or {}).items() if k not in EXECUTION_ONLY})
+    plain = isinstance(agent_factory, type) or inspect.isfunction(agent_factory)
+    kind = agent_factory if plain else type(agent_factory)  # a class or function, or a recipe object
     return {
         "agent": agent_name,
-        "agent_recipe": {"type": type(agent_factory).__qualname__, **settings(agent_factory)},
+        "agent_recipe": {"type": f"{kind.__module__}.{kind.__qualname__}", **settings(agent_factory)},
         "backend": settings(backend),
         "limits": settings(limits),
-        "command": _canonical(command),
+        "command": settings(config or {}),
     }
 
 
