@@ -156,9 +156,15 @@ def plan(
         prev_in_current = se2_relative(scene.ego_pose, prev.scene.ego_pose)
         elapsed = (scene.timestamp - prev.scene.timestamp).clamp_min(1e-3)
         previous = previous_plan_proposals(prev.selection.plan, prev_in_current, elapsed, cfg.proposals, generator)
-    proposals = generate_proposals(
-        scene.route, scene.route_valid, scene.speed, cfg.proposals, scene.ego_plans, previous
-    )
+    try:
+        proposals = generate_proposals(
+            scene.route, scene.route_valid, scene.speed, cfg.proposals, scene.ego_plans, previous
+        )
+    except ValueError as err:  # the model's own ego plans do not fit (the observation's route was checked)
+        if scene.ego_plans is None:
+            raise
+        error = error or _describe("encode (SceneState.ego_plans)", err)
+        proposals = generate_proposals(scene.route, scene.route_valid, scene.speed, cfg.proposals, None, previous)
     # 3. one batched rollout of all N plans
     b, n, t = proposals.plans.shape[:3]
     prediction = None

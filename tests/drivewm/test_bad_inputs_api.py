@@ -159,3 +159,31 @@ def test_nan_weights_are_refused_at_load_naming_the_checkpoint(tmp_path):
         load_world_model(tmp_path)
     good = load_world_model(write_checkpoint(tmp_path / "good.ckpt"))
     assert isinstance(good, DriveWorldModel)
+
+
+def test_ego_plans_of_the_wrong_horizon_are_a_model_error():
+    """A model whose own ego plans do not fit the planner's horizon (8 steps, not 6) is rejected, not raised."""
+    from planner.world_models import EmptyWorldModel
+
+    class EightStepPlans(EmptyWorldModel):
+        def encode(self, obs, prev=None):
+            return dataclasses.replace(super().encode(obs, prev), ego_plans=torch.zeros(1, 2, 8, 3))
+
+    result = plan(EightStepPlans(), observation())
+    _assert_stop(result, RejectReason.MODEL_ERROR, "SceneState.ego_plans")
+
+
+def test_unsafe_and_truncated_checkpoints_say_why(tmp_path):
+    from drivewm.model.checkpoint import read_checkpoint
+    from tests.drivewm.bad_input_files import write_malicious, write_truncated
+
+    marker = tmp_path / "PWNED"
+    with pytest.raises(ValueError, match=r"evil\.ckpt holds pickled Python objects .*posix\.system.*could run code"):
+        read_checkpoint(write_malicious(tmp_path / "evil.ckpt", marker))
+    assert not marker.exists()
+    good = write_checkpoint(tmp_path / "good.ckpt")
+    with pytest.raises(ValueError, match=r"half\.ckpt is truncated or corrupt"):
+        read_checkpoint(write_truncated(good, tmp_path / "half.ckpt"))
+    (tmp_path / "text.ckpt").write_text("hello")
+    with pytest.raises(ValueError, match=r"text\.ckpt is corrupt or not a torch checkpoint"):
+        read_checkpoint(tmp_path / "text.ckpt")
