@@ -57,17 +57,17 @@ class DriveDataModule(pl.LightningDataModule):
             {
                 "dataroot": str(dataroot),
                 "version": version,
-                "batch_size": batch_size,
-                "num_workers": num_workers,
+                "batch_size": int(batch_size),  # a plain int: checkpoints load with weights_only=True
+                "num_workers": int(num_workers),
                 "cache_dir": cache_dir,
                 "train_split": train_split,
                 "val_split": val_split,
-                "max_branches": max_branches,
-                "limit_train": limit_train,
-                "limit_val": limit_val,
+                "max_branches": int(max_branches),
+                "limit_train": int(limit_train),
+                "limit_val": int(limit_val),
             }
         )
-        self.data_config = DataConfig.from_model(model_config or ModelConfig(), max_branches=max_branches)
+        self.data_config = DataConfig.from_model(model_config or ModelConfig(), max_branches=int(max_branches))
         self.train_set: NuScenesWorldDataset | None = None
         self.val_set: NuScenesWorldDataset | None = None
 
