@@ -37,6 +37,21 @@ class LightState(IntEnum):
     NONE = 2
 
 
+CAMERA_COUNTS: dict[int, str] = {
+    6: "the nuScenes rig",
+    4: "the four-camera subset CAM_FRONT, CAM_FRONT_RIGHT, CAM_FRONT_LEFT, CAM_BACK (leaderboard qualifier)",
+    0: "no cameras (world models that read no images)",
+}
+"""The camera sets an `Observation` may carry, in rig order (any other count is refused)."""
+
+
+def check_camera_count(v: int, what: str = "Observation.images") -> None:
+    """The one check of a camera count: `ValueError` naming `what` unless `v` is in `CAMERA_COUNTS`."""
+    if v not in CAMERA_COUNTS:
+        known = "; ".join(f"{k}: {name}" for k, name in CAMERA_COUNTS.items())
+        raise ValueError(f"{what} has {v} cameras; expected one of the declared camera sets ({known})")
+
+
 @dataclass(frozen=True)
 class Observation:
     """Sensor input of one replan step, batched.
@@ -75,9 +90,10 @@ class Observation:
     def validate(self) -> Observation:
         check_tensor("Observation.images", self.images, (None, None, 3, None, None), torch.uint8)
         b, v = self.images.shape[:2]
+        check_camera_count(v)
         check_tensor("Observation.intrinsics", self.intrinsics, (b, v, 3, 3), torch.float32)
         check_tensor("Observation.cam_to_ego", self.cam_to_ego, (b, v, 4, 4), torch.float32)
-        check_tensor("Observation.ego_history", self.ego_history, (b, None, 3), torch.float32)
+        check_tensor("Observation.ego_history", self.ego_history, (b, HISTORY_STEPS + 1, 3), torch.float32)
         check_tensor("Observation.speed", self.speed, (b,), torch.float32)
         check_tensor("Observation.ego_pose", self.ego_pose, (b, 3), torch.float32)
         check_tensor("Observation.route", self.route, (b, None, 2), torch.float32)
@@ -375,6 +391,7 @@ def validate_plans(plans: Tensor, batch_size: int | None = None) -> Tensor:
 
 
 __all__ = [
+    "CAMERA_COUNTS",
     "HISTORY_STEPS",
     "HORIZON_STEPS",
     "STEP_SECONDS",
@@ -387,6 +404,7 @@ __all__ = [
     "SceneFeatures",
     "SceneState",
     "WorldModel",
+    "check_camera_count",
     "valid_route_points",
     "validate_plans",
 ]

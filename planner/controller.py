@@ -4,7 +4,8 @@ Tracks an ego plan `[T, 3]` (rear-axle x, y, yaw at t = 0.5·(1..T) s in the cur
 DESIGN.md §3) and returns a `Control`. Batched over B plans for the lite simulator's W worlds (the
 autopilot, the counterfactual branches and every agent reuse it). The longitudinal loop inverts
 the lite simulator's throttle/brake map (`agents.bicycle.control_to_command`), so a commanded
-acceleration is what the vehicle gets.
+acceleration is what the vehicle gets; at or beyond the vehicle's top speed, where that map does not
+hold, it never gives throttle and brakes a plan that asks to slow down (a stop plan at 200 m/s brakes).
 """
 
 from __future__ import annotations
@@ -75,6 +76,20 @@ def _point_at(path: Tensor, s: Tensor, dist: Tensor) -> Tensor:
     return a + (b - a) * frac[:, None]
 
 
+def _check_inputs(plans: Tensor, speed: Tensor) -> None:
+    """`ValueError` naming `plans` or `speed` when they are not `[B, T ≥ 1, 3]` / `[B]` and finite."""
+    if plans.dim() != 3 or plans.shape[-1] != 3:
+        raise ValueError(f"plans must have shape [B, T, 3], got {list(plans.shape)}")
+    if plans.shape[1] < 1:
+        raise ValueError(f"plans must hold at least one pose (T ≥ 1), got an empty plan {list(plans.shape)}")
+    if not bool(torch.isfinite(plans).all()):
+        raise ValueError("plans contain NaN or inf")
+    if speed.shape != plans.shape[:1]:
+        raise ValueError(f"speed must have shape [{plans.shape[0]}], got {list(speed.shape)}")
+    if not bool(torch.isfinite(speed).all()):
+        raise ValueError("speed contains NaN or inf")
+
+
 def track_plans(
     plans: Tensor, speed: Tensor, params: ControllerParams, integral: Tensor | None = None
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -89,7 +104,11 @@ def track_plans(
     Returns:
         throttle `[B]` in [0, 1], steer `[B]` in [-1, 1] (positive left), brake `[B]` in [0, 1],
         and the speed error `[B]` [m/s] (for the caller's integral).
+
+    Raises:
+        ValueError: plans not `[B, T ≥ 1, 3]`, speeds not `[B]`, or NaN/inf in either (naming the field).
     """
+    _check_inputs(plans, speed)
     t = plans.shape[1]
     veh = params.vehicle
     xy = plans[..., :2]
@@ -118,6 +137,12 @@ def track_plans(
     fade = (1.0 - speed / veh.max_speed).clamp(min=0.05)
     throttle = (net / (veh.max_accel * fade)).clamp(0.0, 1.0)
     brake = (-net / veh.max_brake).clamp(0.0, 1.0)
+    # at or beyond the vehicle's top speed the throttle map does not hold (throttle adds nothing there,
+    # and on a real car it would speed up): no throttle, and a plan that asks to slow down — a stop plan
+    # above all — is braked for its whole deceleration, without counting on drag
+    beyond = speed >= veh.max_speed
+    throttle = torch.where(beyond, torch.zeros_like(throttle), throttle)
+    brake = torch.where(beyond & (accel <= 0), (-accel / veh.max_brake).clamp(0.0, 1.0), brake)
     stop = (v_now < params.stop_speed) & (s_signed < params.stop_distance)
     throttle = torch.where(stop, torch.zeros_like(throttle), throttle)
     brake = torch.where(stop, torch.where(speed > 1.0, brake.clamp(min=0.5), torch.ones_like(brake)), brake)
@@ -153,9 +178,8 @@ class PlanController:
         """`[B, T, 3]` plans, `[B]` speeds → `[B, 3]` (throttle, steer, brake) in the plans' dtype."""
         if plans.dim() != 3 or plans.shape[-1] != 3:
             raise ValueError(f"plans must have shape [B, T, 3], got {list(plans.shape)}")
-        if not bool(torch.isfinite(plans).all()):
-            raise ValueError("plans contain NaN or inf")
         speed = torch.as_tensor(speed, dtype=plans.dtype, device=plans.device).reshape(-1)
+        _check_inputs(plans, speed)
         if self.integral is None or self.integral.shape[0] != plans.shape[0]:
             self.integral = torch.zeros(plans.shape[0], dtype=plans.dtype, device=plans.device)
         th, st, br, err = track_plans(plans, speed, self.params, self.integral.to(plans.dtype))
@@ -166,8 +190,10 @@ class PlanController:
     def __call__(self, plan: Tensor, speed: float) -> Control:
         """One plan `[T, 3]` and the current speed [m/s] → `Control`."""
         plan = torch.as_tensor(plan, dtype=torch.float32)
-        if plan.dim() != 2:
+        if plan.dim() != 2 or plan.shape[-1] != 3:
             raise ValueError(f"plan must have shape [T, 3], got {list(plan.shape)}")
+        if plan.shape[0] < 1:
+            raise ValueError("plan is empty: it must hold at least one pose [T ≥ 1, 3]")
         out = self.batch(plan[None], torch.tensor([float(speed)]))[0]
         return Control(throttle=float(out[0]), steer=float(out[1]), brake=float(out[2])).validate()
 
@@ -209,6 +235,8 @@ class PlanFollower:
             raise ValueError(
                 f"plans must be [B, D, 3] with pose [B, 3], got {list(plans.shape)} and {list(pose.shape)}"
             )
+        if plans.shape[1] < 1:
+            raise ValueError(f"plans are empty: each needs at least one pose [B, D ≥ 1, 3], got {list(plans.shape)}")
         if not bool(torch.isfinite(plans).all()) or not bool(torch.isfinite(pose).all()):
             raise ValueError("plans or pose contain NaN or inf")
         pose = pose.double()

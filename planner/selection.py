@@ -1,9 +1,10 @@
 """Choose the best plan, or reject all and fall back safely.
 
-A scene is rejected when its prediction is non-finite or no plan passes every hard gate. The
-fallback is the comfortable stop (proposal 0), or a straight emergency brake when a collision is
-imminent: the comfortable stop itself collides within `imminent_seconds` under the prediction.
-A non-finite prediction cannot tell whether a collision is imminent, so it falls back to the
+A scene is rejected when its prediction is non-finite, no plan passes every hard gate, or the world
+model failed (raised, or returned NaN/inf: `reject_for_model_error`). The fallback is the
+comfortable stop (proposal 0), or a straight emergency brake when a collision is imminent: the
+comfortable stop itself collides within `imminent_seconds` under the prediction. A non-finite
+prediction or a failed model cannot tell whether a collision is imminent, so it falls back to the
 comfortable stop. Every rejection is logged with its reason.
 """
 
@@ -36,6 +37,7 @@ class RejectReason(IntEnum):
     NONE = 0
     NON_FINITE_PREDICTION = 1
     NO_PLAN_PASSES_GATES = 2
+    MODEL_ERROR = 3  # the world model raised or returned NaN/inf: nothing it said is used
 
 
 @dataclass(frozen=True)
@@ -113,3 +115,23 @@ def select_plan(proposals: Proposals, scores: ScoreResult, cfg: SelectionConfig 
         log.warning("planner rejected all %d plans of scene %d: %s", n, i, msg)
         messages.append(msg)
     return Selection(coarse_from_dense(dense), dense, index, decision, reason, messages)
+
+
+def reject_for_model_error(proposals: Proposals, error: str) -> Selection:
+    """Every scene rejected because the world model failed (`error` says how): the
+    comfortable stop (proposal 0) of each scene, reason `MODEL_ERROR`, the error in the message."""
+    b = proposals.plans.shape[0]
+    dev = proposals.plans.device
+    stop = proposals.stop_index()
+    rows = torch.arange(b, device=dev)
+    dense = proposals.dense[rows, stop]
+    msg = f"world model failed ({error}) → comfortable stop"
+    log.warning("planner rejected all %d plans: %s", proposals.plans.shape[1], msg)
+    return Selection(
+        plan=coarse_from_dense(dense),
+        dense=dense,
+        index=stop.clone(),
+        decision=torch.full((b,), int(Decision.COMFORTABLE_STOP), dtype=torch.int64, device=dev),
+        reject_reason=torch.full((b,), int(RejectReason.MODEL_ERROR), dtype=torch.int64, device=dev),
+        messages=[msg] * b,
+    )

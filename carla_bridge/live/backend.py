@@ -8,10 +8,12 @@ simulator's infraction modules. The server's settings are restored on `close()` 
 during `reset`.
 
 Not run on our development machines (no CARLA server can be installed there): only the parts that
-need no server are tested — the sensor mounts, coordinate conversions and the clear error when no
-server answers. Red-light running is detected with CARLA's own traffic-light association
-(`vehicle.get_traffic_light()`); for official numbers use the leaderboard adapter
-(`drivewm/leaderboard_agent.py`) with the leaderboard's own criteria.
+need no server are tested — the sensor mounts, coordinate conversions, the clear error when no
+server answers, and the protocol probe against stand-in servers on a local port (an HTTP server, a
+silent one, one answering CARLA's version request as LibCarla encodes it). Red-light running is
+detected with CARLA's own traffic-light association (`vehicle.get_traffic_light()`); for official
+numbers use the leaderboard adapter (`drivewm/leaderboard_agent.py`) with the leaderboard's own
+criteria.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from carla_bridge.coords import (
     world_pose_to_transform,
 )
 from carla_bridge.live.mount import carla_intrinsics, lidar_body_to_ego, sensor_specs
+from carla_bridge.live.probe import CarlaServerUnavailable, probe_carla
 from carla_bridge.observation import EgoHistory, make_observation
 from carla_bridge.routes import Route
 from carla_bridge.scoring import InfractionKind
@@ -41,10 +44,6 @@ from carla_bridge.sensors.rig import CameraRig
 from planner import LightState, Observation, PrivilegedState
 
 LIDAR_ELEVATIONS_DEG = np.linspace(-30.67, 10.67, 32)
-
-
-class CarlaServerUnavailable(ConnectionError):
-    """No CARLA server answered at the given address within the timeout."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +71,14 @@ class CarlaConfig:
 
 
 def connect(host: str, port: int, timeout_s: float) -> Any:
-    """A `carla.Client` that has answered; `CarlaServerUnavailable` (one clear line) otherwise."""
+    """A `carla.Client` that has answered; `CarlaServerUnavailable` (one clear line) otherwise.
+
+    The port is probed in Python first (`probe.probe_carla`: the client's own version request over a
+    plain socket), so an unresolvable host, a closed port, a silent service or one speaking another
+    protocol is reported by name instead of aborting the process inside the C++ client library."""
     import carla
 
+    probe_carla(host, int(port), float(timeout_s))
     client = carla.Client(host, int(port))
     client.set_timeout(float(timeout_s))
     try:

@@ -10,42 +10,45 @@ Generation is resumable: rerun the same command after an interruption; finished 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from drivewm.cli import UserError
+from drivewm.commands.args import (
+    input_dir,
+    name_list,
+    non_negative_int,
+    output_dir,
+    output_file,
+    positive_float,
+    positive_int,
+)
 from occupancy.atomic import write_json_atomic
-
-
-def _towns(text: str) -> tuple[str, ...]:
-    towns = tuple(t.strip() for t in (text or "").split(",") if t.strip())
-    if not towns:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of towns, e.g. Town01,Town02")
-    return towns
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="record or verify a nuScenes-format dataset", description=__doc__.split("\n\n")[0])
     dsub = p.add_subparsers(dest="data_command", required=True)
     g = dsub.add_parser("generate", help="record a dataset with the lite simulator")
-    g.add_argument("--towns", type=_towns, required=True, help="comma-separated towns, e.g. Town01,Town02")
-    g.add_argument("--scenes", type=int, required=True, help="number of scenes (round-robin over the towns)")
-    g.add_argument("--scene-seconds", type=float, default=20.0, help="length of each scene [s]")
-    g.add_argument("--out", type=Path, required=True, help="output folder (new, empty, or a dataset to resume)")
+    g.add_argument("--towns", type=name_list, required=True, help="comma-separated towns, e.g. Town01,Town02")
+    g.add_argument("--scenes", type=positive_int, required=True, help="number of scenes (round-robin over the towns)")
+    g.add_argument("--scene-seconds", type=positive_float, default=20.0, help="length of each scene [s]")
+    g.add_argument("--out", type=output_dir, required=True, help="output folder (new, empty, or a dataset to resume)")
     g.add_argument("--version", required=True, help="dataset version, v1.0-sim-<name>")
-    g.add_argument("--branches", type=int, default=4, help="counterfactual branches per branch point (0: none)")
-    g.add_argument("--branch-every", type=int, default=4, help="keyframes between branch points")
+    g.add_argument(
+        "--branches", type=non_negative_int, default=4, help="counterfactual branches per branch point (0: none)"
+    )
+    g.add_argument("--branch-every", type=positive_int, default=4, help="keyframes between branch points")
     g.add_argument("--resolution", default="400x225", help="camera resolution WIDTHxHEIGHT")
-    g.add_argument("--seed", type=int, default=0, help="global seed (scene seeds derive from it)")
-    g.add_argument("--workers", type=int, default=1, help="scenes recorded in parallel processes")
-    g.add_argument("--val-towns", type=_towns, default=(), help="towns held out as the val split")
-    g.add_argument("--vehicles", type=int, default=40, help="background vehicles per scene")
-    g.add_argument("--pedestrians", type=int, default=20, help="pedestrians per scene")
+    g.add_argument("--seed", type=non_negative_int, default=0, help="global seed (scene seeds derive from it)")
+    g.add_argument("--workers", type=positive_int, default=1, help="scenes recorded in parallel processes")
+    g.add_argument("--val-towns", type=name_list, default=(), help="towns held out as the val split")
+    g.add_argument("--vehicles", type=non_negative_int, default=40, help="background vehicles per scene")
+    g.add_argument("--pedestrians", type=non_negative_int, default=20, help="pedestrians per scene")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=run_generate)
     c = dsub.add_parser("check", help="verify a dataset with the nuScenes devkit")
-    c.add_argument("dataroot", type=Path)
+    c.add_argument("dataroot", type=input_dir, help="the dataset folder")
     c.add_argument("--version", required=True)
-    c.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
+    c.add_argument("--json", type=output_file, default=None, help="also write the report as JSON to this file")
     c.set_defaults(func=run_check)
 
 

@@ -14,6 +14,20 @@ from __future__ import annotations
 
 import argparse
 
+from drivewm.commands.args import (
+    device,
+    host,
+    in_range,
+    input_file,
+    non_negative_float,
+    non_negative_int,
+    output_dir,
+    port,
+    positive_float,
+    positive_int,
+    size_wxh,
+)
+
 
 def add_closed_loop_parser(eval_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `closed-loop` under `drivewm eval`."""
@@ -26,7 +40,7 @@ def add_closed_loop_parser(eval_subparsers: argparse._SubParsersAction) -> argpa
         description=__doc__.splitlines()[0],
     )
     p.add_argument("--agent", required=True, help=f"agent name: {', '.join(AGENTS)}")
-    p.add_argument("--ckpt", default=None, help="trained checkpoint (drivewm, cv)")
+    p.add_argument("--ckpt", type=input_file, default=None, help="trained checkpoint (drivewm, cv)")
     p.add_argument("--routes", required=True, help="leaderboard route XML (a path or a vendored name: routes_devtest)")
     p.add_argument("--route-ids", default=None, help="comma-separated route ids (default: all)")
     p.add_argument(
@@ -36,42 +50,61 @@ def add_closed_loop_parser(eval_subparsers: argparse._SubParsersAction) -> argpa
     )
     p.add_argument(
         "--max-route-length",
-        type=float,
+        type=positive_float,
         default=None,
         help="drive only the first M metres of each route (overrides the protocol)",
     )
     p.add_argument("--backend", choices=("lite", "carla"), default="lite")
-    p.add_argument("--host", default="127.0.0.1", help="CARLA server host (--backend carla)")
-    p.add_argument("--port", type=int, default=2000, help="CARLA server port (--backend carla)")
-    p.add_argument("--carla-timeout", type=float, default=10.0, help="CARLA client timeout [s] (--backend carla)")
-    p.add_argument("--seeds", default="1", help="a count (3 → seeds 0,1,2) or a list (0,5,7)")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes (or Ray CPUs with --ray local)")
+    p.add_argument("--host", type=host, default="127.0.0.1", help="CARLA server host (--backend carla)")
+    p.add_argument("--port", type=port, default=2000, help="CARLA server port (--backend carla)")
+    p.add_argument(
+        "--carla-timeout", type=positive_float, default=10.0, help="CARLA client timeout [s] (--backend carla)"
+    )
+    p.add_argument("--seeds", type=_seeds, default=(0,), help="a count (3 → seeds 0,1,2) or a list (0,5,7)")
+    p.add_argument("--workers", type=positive_int, default=1, help="parallel processes (or Ray CPUs with --ray local)")
     p.add_argument(
         "--ray", default=None, metavar="ADDRESS", help="run routes as Ray tasks ('local' or a cluster address)"
     )
-    p.add_argument("--out", required=True, help="output folder (shared by all agents of one comparison)")
-    p.add_argument("--resume", action="store_true", help="skip (agent, route, seed) already in the checkpoint")
-    p.add_argument("--timeout", type=float, default=None, help="wall-clock budget per route [s] (default: none)")
-    p.add_argument("--step-timeout", type=float, default=30.0, help="watchdog on one agent step / simulator step [s]")
     p.add_argument(
-        "--replan-hz", type=float, default=None, help="replan rate of planning agents, 2-10 Hz (overrides the protocol)"
+        "--out", type=output_dir, required=True, help="output folder (shared by all agents of one comparison)"
     )
-    p.add_argument("--camera-size", default=None, help="camera resolution WxH (overrides the protocol)")
-    p.add_argument("--vehicles", type=int, default=None, help="background vehicles, lite (overrides the protocol)")
-    p.add_argument("--pedestrians", type=int, default=None, help="pedestrians, lite (overrides the protocol)")
-    p.add_argument("--device", default="cpu", help="torch device of the learned model")
-    p.add_argument("--frames-every", type=float, default=1.0, help="video frame interval [s] (0: no videos)")
+    p.add_argument("--resume", action="store_true", help="skip (agent, route, seed) already in the checkpoint")
+    p.add_argument(
+        "--timeout", type=positive_float, default=None, help="wall-clock budget per route [s] (default: none)"
+    )
+    p.add_argument(
+        "--step-timeout", type=positive_float, default=30.0, help="watchdog on one agent step / simulator step [s]"
+    )
+    p.add_argument(
+        "--replan-hz",
+        type=in_range(2.0, 10.0),
+        default=None,
+        help="replan rate of planning agents, 2-10 Hz (overrides the protocol)",
+    )
+    p.add_argument("--camera-size", type=size_wxh, default=None, help="camera resolution WxH (overrides the protocol)")
+    p.add_argument(
+        "--vehicles", type=non_negative_int, default=None, help="background vehicles, lite (overrides the protocol)"
+    )
+    p.add_argument(
+        "--pedestrians", type=non_negative_int, default=None, help="pedestrians, lite (overrides the protocol)"
+    )
+    p.add_argument("--device", type=device, default="cpu", help="torch device of the learned model")
+    p.add_argument(
+        "--frames-every", type=non_negative_float, default=1.0, help="video frame interval [s] (0: no videos)"
+    )
     p.add_argument("--no-report", action="store_true", help="skip writing the report")
     p.set_defaults(func=run)
     return p
 
 
-def _camera_size(text: str) -> tuple[int, int]:
+def _seeds(text: str) -> tuple[int, ...]:
+    """`--seeds`: a count or a list (`parse_seeds`), refused at parse time when bad."""
+    from drivewm.evaluation.closed_loop import parse_seeds
+
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--camera-size must look like 400x225, got {text!r}") from None
-    return w, h
+        return tuple(parse_seeds(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--seeds ")) from None
 
 
 OVERRIDES = {
@@ -84,19 +117,19 @@ OVERRIDES = {
 
 
 def run(args: argparse.Namespace) -> int:
-    from drivewm.evaluation.closed_loop import ClosedLoopConfig, evaluate_closed_loop, parse_seeds, write_report
+    from drivewm.evaluation.closed_loop import ClosedLoopConfig, evaluate_closed_loop, write_report
 
     overrides = {field: getattr(args, dest) for dest, field in OVERRIDES.items() if getattr(args, dest) is not None}
     if args.camera_size is not None:
-        overrides["camera_size"] = _camera_size(args.camera_size)
+        overrides["camera_size"] = args.camera_size
     cfg = ClosedLoopConfig.from_protocol(
         args.protocol,
         agent=args.agent,
-        ckpt=args.ckpt,
+        ckpt=None if args.ckpt is None else str(args.ckpt),
         device=args.device,
         routes=args.routes,
         route_ids=args.route_ids,
-        seeds=tuple(parse_seeds(args.seeds)),
+        seeds=tuple(args.seeds),
         backend=args.backend,
         host=args.host,
         port=args.port,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from drivewm.commands.args import device, input_dir, input_file, non_negative_int, output_dir, positive_int
+
 
 def add_open_loop_parser(evsub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `open-loop` under `drivewm eval`."""
@@ -20,29 +22,34 @@ def add_open_loop_parser(evsub: argparse._SubParsersAction) -> argparse.Argument
         description="Planning L2/collisions (both conventions), occupancy IoU/mIoU per horizon, agent "
         "minADE/minFDE/MR, baselines and plan sensitivity on counterfactual branches.",
     )
-    q.add_argument("--ckpt", required=True, help="checkpoint written by `drivewm fit`")
-    q.add_argument("--dataroot", required=True, help="dataset root (nuScenes layout)")
+    q.add_argument("--ckpt", type=input_file, required=True, help="checkpoint written by `drivewm fit`")
+    q.add_argument("--dataroot", type=input_dir, required=True, help="dataset root (nuScenes layout)")
     q.add_argument("--version", required=True, help="table folder, e.g. v1.0-sim-mini or v1.0-trainval")
     q.add_argument("--split", default="val", help="split name (default val)")
-    q.add_argument("--out", required=True, help="output folder")
+    q.add_argument("--out", type=output_dir, required=True, help="output folder")
     q.add_argument(
         "--protocol",
         default=DEFAULT_PROTOCOL,
         help=f"frozen evaluation protocol: {', '.join(OpenLoopConfig.protocols())} (default {DEFAULT_PROTOCOL})",
     )
-    q.add_argument("--batch-size", type=int, default=4)
-    q.add_argument("--max-samples", type=int, default=0, help="evaluate only the first n samples (0 = all)")
+    q.add_argument("--batch-size", type=positive_int, default=4, help="samples per model call")
     q.add_argument(
-        "--max-branches", type=int, default=None, help="counterfactual branches per sample (overrides the protocol)"
+        "--max-samples", type=non_negative_int, default=0, help="evaluate only the first n samples (0 = all)"
+    )
+    q.add_argument(
+        "--max-branches",
+        type=non_negative_int,
+        default=None,
+        help="counterfactual branches per sample (overrides the protocol)",
     )
     q.add_argument(
         "--model-grid",
         action="store_true",
         help="score occupancy on the model grid, not the label grid (overrides the protocol)",
     )
-    q.add_argument("--figures", type=int, default=2, help="samples drawn in the report")
+    q.add_argument("--figures", type=non_negative_int, default=2, help="samples drawn in the report")
     q.add_argument("--cache-dir", default=None, help="feature cache root (default DIR/drivewm/<version>/cache)")
-    q.add_argument("--device", default="cpu")
+    q.add_argument("--device", type=device, default="cpu", help="torch device of the model")
     q.set_defaults(func=run)
     return q
 

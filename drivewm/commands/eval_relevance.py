@@ -17,6 +17,17 @@ import argparse
 import logging
 import sys
 
+from drivewm.commands.args import (
+    device,
+    fraction,
+    input_file,
+    name_list,
+    non_negative_int,
+    output_dir,
+    positive_float,
+    positive_int,
+)
+
 OVERRIDES = {
     "plans": "plans",
     "vehicles": "num_vehicles",
@@ -36,8 +47,10 @@ def add_relevance_parser(eval_subparsers: argparse._SubParsersAction) -> argpars
         help="action relevance: rank candidate plans with a world model vs their simulated truth",
         description=__doc__.splitlines()[0],
     )
-    p.add_argument("--model", required=True, help=f"comma-separated world models: {', '.join(MODEL_NAMES)}")
-    p.add_argument("--ckpt", default=None, help="trained checkpoint (drivewm, cv)")
+    p.add_argument(
+        "--model", type=name_list, required=True, help=f"comma-separated world models: {', '.join(MODEL_NAMES)}"
+    )
+    p.add_argument("--ckpt", type=input_file, default=None, help="trained checkpoint (drivewm, cv)")
     p.add_argument(
         "--no-plan-conditioning",
         action="store_true",
@@ -48,22 +61,32 @@ def add_relevance_parser(eval_subparsers: argparse._SubParsersAction) -> argpars
         default=DEFAULT_PROTOCOL,
         help=f"frozen evaluation protocol: {', '.join(RelevanceConfig.protocols())} (default {DEFAULT_PROTOCOL})",
     )
-    p.add_argument("--towns", default="Town03", help="comma-separated (held-out) towns")
-    p.add_argument("--scenes", type=int, default=20, help="number of scenes")
-    p.add_argument("--seed", type=int, default=0, help="global seed (scene i uses (seed, i))")
-    p.add_argument("--plans", type=int, default=None, help="candidate plans per scene, ≥ 4 (overrides the protocol)")
-    p.add_argument("--vehicles", type=int, default=None, help="background vehicles (overrides the protocol)")
-    p.add_argument("--pedestrians", type=int, default=None, help="pedestrians (overrides the protocol)")
+    p.add_argument("--towns", type=name_list, default=("Town03",), help="comma-separated (held-out) towns")
+    p.add_argument("--scenes", type=positive_int, default=20, help="number of scenes")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="global seed (scene i uses (seed, i))")
     p.add_argument(
-        "--unsafe-fraction", type=float, default=None, help="share of plans built to be unsafe (overrides the protocol)"
+        "--plans", type=positive_int, default=None, help="candidate plans per scene, ≥ 4 (overrides the protocol)"
     )
     p.add_argument(
-        "--oracle-dt", type=float, default=None, help="branch step of the simulated truth [s] (overrides the protocol)"
+        "--vehicles", type=non_negative_int, default=None, help="background vehicles (overrides the protocol)"
     )
-    p.add_argument("--figures", type=int, default=4, help="scenes drawn in the report")
-    p.add_argument("--latency-repeats", type=int, default=3, help="timed repeats per model and N")
-    p.add_argument("--device", default="cpu", help="torch device of the learned model")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--pedestrians", type=non_negative_int, default=None, help="pedestrians (overrides the protocol)")
+    p.add_argument(
+        "--unsafe-fraction",
+        type=fraction,
+        default=None,
+        help="share of plans built to be unsafe (overrides the protocol)",
+    )
+    p.add_argument(
+        "--oracle-dt",
+        type=positive_float,
+        default=None,
+        help="branch step of the simulated truth [s] (overrides the protocol)",
+    )
+    p.add_argument("--figures", type=non_negative_int, default=4, help="scenes drawn in the report")
+    p.add_argument("--latency-repeats", type=positive_int, default=3, help="timed repeats per model and N")
+    p.add_argument("--device", type=device, default="cpu", help="torch device of the learned model")
+    p.add_argument("--out", type=output_dir, required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same config")
     p.set_defaults(func=run)
     return p
@@ -77,10 +100,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = {field: getattr(args, dest) for dest, field in OVERRIDES.items() if getattr(args, dest) is not None}
     cfg = RelevanceConfig.from_protocol(
         args.protocol,
-        towns=tuple(t.strip() for t in args.towns.split(",") if t.strip()),
+        towns=tuple(args.towns),
         scenes=args.scenes,
-        models=tuple(m.strip() for m in args.model.split(",") if m.strip()),
-        ckpt=args.ckpt,
+        models=tuple(args.model),
+        ckpt=None if args.ckpt is None else str(args.ckpt),
         plan_conditioning=not args.no_plan_conditioning,
         seed=args.seed,
         figures=args.figures,

@@ -43,17 +43,45 @@ def build_cli(argv: list[str], run: bool = True):
             run=run,
             save_config_kwargs={"overwrite": True},
             seed_everything_default=0,
+            # a bad option raises (one line through `drivewm.cli`) instead of printing the whole usage
+            parser_kwargs={"exit_on_error": False, "fit": {"exit_on_error": False}},
         )
     finally:
         sys.argv = saved
 
 
-def run_fit(argv: list[str]) -> int:
-    """Entry point used by `drivewm.cli`: returns the exit status."""
+LIGHTNING_CKPT_KEYWORDS = frozenset({"last", "best", "hpc", "registry"})
+"""`--ckpt_path` values Lightning resolves itself (not file paths)."""
+
+
+def ckpt_path_argument(argv: list[str]) -> str | None:
+    """The value of `--ckpt_path` in `argv` (either `--ckpt_path X` or `--ckpt_path=X`), None if absent."""
+    for i, arg in enumerate(argv):
+        if arg == "--ckpt_path" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--ckpt_path="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def check_resume_checkpoint(argv: list[str]) -> None:
+    """Refuse a `--ckpt_path` file that cannot be resumed from before training starts: missing, a
+    folder, or not a readable checkpoint (`ValueError`/`FileNotFoundError` naming the file)."""
+    from drivewm.model.checkpoint import read_checkpoint
+
+    value = ckpt_path_argument(argv)
+    if value is None or value in LIGHTNING_CKPT_KEYWORDS or value.lower() == "null":
+        return
+    read_checkpoint(value, require_drivewm=False)
+
+
+def run_fit(argv: list[str], debug: bool = False) -> int:
+    """Entry point used by `drivewm.cli`: returns the exit status (errors: one line, see `drivewm.cli`)."""
     from drivewm.cli import run_guarded
 
     def fit() -> int:
+        check_resume_checkpoint(list(argv))
         build_cli(list(argv))
         return 0
 
-    return run_guarded("fit", fit)
+    return run_guarded("fit", fit, debug=debug)

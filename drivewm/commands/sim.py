@@ -15,6 +15,7 @@ from typing import Any
 
 from carla_bridge.lite.config import LiteConfig
 from carla_bridge.rules import DEFAULT_RULES, available_rules
+from drivewm.commands.args import output_dir
 
 AGENTS = ("autopilot", "blind")
 
@@ -28,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--town", default=None, help="town name or .xodr path (default: the route's town)")
     run.add_argument("--maps", default=None, help="folder of .xodr files where the routes' towns are found by name")
     run.add_argument("--agent", default="autopilot", choices=AGENTS)
-    run.add_argument("--out", required=True, help="output directory")
+    run.add_argument("--out", type=output_dir, required=True, help="output directory")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument(
         "--rules",

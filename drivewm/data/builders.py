@@ -9,7 +9,6 @@ keyframe's ego frame (x forward, y left), SE(2) (roll/pitch ignored), metres, ra
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,11 @@ from pyquaternion import Quaternion
 
 from agents import AgentClass
 from agents.se2 import quaternion_to_yaw, se2_relative
+from carla_bridge.recorder.extras import read_lights, read_route_polyline
 from occupancy import GridSpec
 from occupancy.classes import Occ3DClass
 from occupancy.io import labels_path, read_labels
+from occupancy.reading import decode_image, load_npz
 from occupancy.resample import downsample_labels, warp_labels_se2
 
 from .config import CAMERAS, REAL_NUSCENES_VERSIONS, DataConfig
@@ -70,6 +71,10 @@ def category_to_agent_class(name: str) -> AgentClass | None:
 def extras_dir(dataroot: str | Path, version: str) -> Path:
     """`DIR/drivewm/<version>/` (FORMATS.md)."""
     return Path(dataroot) / "drivewm" / version
+
+
+BRANCH_KEYS = ("ego", "instance_tokens", "agent_pose", "agent_valid", "semantics", "collision")
+"""The arrays of a branch file the loader reads (FORMATS.md; `plan` is optional)."""
 
 
 def _yaw(rotation: list[float]) -> float:
@@ -139,10 +144,8 @@ class FeatureBuilder:
             path = self.dataroot / sd["filename"]
             if not path.is_file():
                 raise FileNotFoundError(f"camera image {path} is missing")
-            with Image.open(path) as im:
-                src_w, src_h = im.size
-                im.draft("RGB", (w * 2, h * 2))  # fast JPEG decode at a reduced size
-                arr = np.asarray(im.convert("RGB").resize((w, h), Image.BILINEAR))
+            rgb, (src_w, src_h) = decode_image(path, "camera image", draft=(w * 2, h * 2))  # fast reduced decode
+            arr = np.asarray(rgb.resize((w, h), Image.BILINEAR))
             imgs.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
             cs = self.nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
             k = np.array(cs["camera_intrinsic"], dtype=np.float64)
@@ -174,10 +177,7 @@ class FeatureBuilder:
         if scene_name not in self._routes:
             path = extras_dir(self.dataroot, self.version) / "routes" / f"{scene_name}.json"
             if path.is_file():
-                poly = np.asarray(json.loads(path.read_text())["polyline"], dtype=np.float64)
-                if poly.ndim != 2 or poly.shape[0] < 2 or poly.shape[1] != 2:
-                    raise ValueError(f"route file {path}: polyline must be [P>=2, 2], got {list(poly.shape)}")
-                self._routes[scene_name] = poly
+                self._routes[scene_name] = read_route_polyline(path)
             elif self.version in REAL_NUSCENES_VERSIONS:
                 self._routes[scene_name] = None
             else:
@@ -280,7 +280,9 @@ def splat_labels(sem: torch.Tensor, src: GridSpec, src_in_dst: np.ndarray, dst: 
     gx, gy, gz = dst.shape
     ok = (idx >= 0).all(-1) & (idx[:, 0] < gx) & (idx[:, 1] < gy) & (idx[:, 2] < gz)
     flat = (idx[ok, 0] * gy + idx[ok, 1]) * gz + idx[ok, 2]
-    counts = torch.bincount(flat * Occ3DClass.FREE + cls[ok], minlength=gx * gy * gz * Occ3DClass.FREE).view(-1, Occ3DClass.FREE)
+    counts = torch.bincount(flat * Occ3DClass.FREE + cls[ok], minlength=gx * gy * gz * Occ3DClass.FREE).view(
+        -1, Occ3DClass.FREE
+    )
     out = torch.where(counts.sum(-1) > 0, counts.argmax(-1), torch.full((gx * gy * gz,), Occ3DClass.FREE))
     return out.to(torch.uint8).view(gx, gy, gz)
 
@@ -296,7 +298,9 @@ def warp_mask(mask: torch.Tensor, src: GridSpec, src_in_dst: np.ndarray, dst: Gr
         x, y, z = coarse.shape
         pooled = mask.view(x, fx, y, fy, z, fz).any(5).any(3).any(1)
     else:
-        labels = torch.where(mask, torch.zeros((), dtype=torch.uint8), torch.full((), Occ3DClass.FREE, dtype=torch.uint8))
+        labels = torch.where(
+            mask, torch.zeros((), dtype=torch.uint8), torch.full((), Occ3DClass.FREE, dtype=torch.uint8)
+        )
         pooled = downsample_labels(labels, src, coarse, occupied_first=True) != Occ3DClass.FREE
     return warp_labels_se2(pooled, coarse, torch.as_tensor(src_in_dst, dtype=torch.float64), dst_grid=dst, fill=False)
 
@@ -443,13 +447,11 @@ class TargetBuilder:
         -1 where the dataset has none (real nuScenes)."""
         if scene.name not in self._lights:
             path = extras_dir(self.dataroot, self.version) / "lights" / f"{scene.name}.json"
-            self._lights[scene.name] = json.loads(path.read_text()) if path.is_file() else {}
+            self._lights[scene.name] = read_lights(path) if path.is_file() else {}
         entry = self._lights[scene.name].get(scene.frames[i].token)
         if entry is None:
             return {"light_state": torch.tensor(-1), "light_distance": torch.tensor(-1.0)}
         state, distance = entry
-        if int(state) not in (0, 1, 2):
-            raise ValueError(f"lights/{scene.name}.json: state {state} of {scene.frames[i].token} is not 0, 1 or 2")
         return {
             "light_state": torch.tensor(int(state)),
             "light_distance": torch.tensor(-1.0 if distance is None else float(distance)),
@@ -472,13 +474,8 @@ class TargetBuilder:
         if kb == 0 or not path.is_file():
             return out
         ref = scene.frames[i].pose
-        keys = ("ego", "instance_tokens", "agent_pose", "agent_valid", "semantics", "collision")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in keys}
-                plan = z["plan"] if "plan" in z.files else None
-        except (KeyError, ValueError, OSError) as err:
-            raise ValueError(f"branch file {path} is unreadable or lacks a field: {err}") from err
+        data = load_npz(path, "branch file", keys=BRANCH_KEYS, optional=("plan",))
+        plan = data.get("plan")
         k = min(kb, data["ego"].shape[0])
         if data["ego"].shape[1] != t_steps:
             raise ValueError(f"branch file {path}: ego has {data['ego'].shape[1]} steps, expected {t_steps}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytorch_lightning as pl
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader
 
 from drivewm.model.config import ModelConfig
@@ -32,32 +33,41 @@ class DriveDataModule(pl.LightningDataModule):
         self,
         dataroot: str,
         version: str,
-        batch_size: int = 4,
-        num_workers: int = 0,
+        batch_size: PositiveInt = 4,
+        num_workers: NonNegativeInt = 0,
         cache_dir: str | None = None,
         train_split: str = "train",
         val_split: str = "val",
-        max_branches: int = 4,
+        max_branches: NonNegativeInt = 4,
         model_config: ModelConfig | None = None,
-        limit_train: int = 0,
-        limit_val: int = 0,
+        limit_train: NonNegativeInt = 0,
+        limit_val: NonNegativeInt = 0,
     ) -> None:
         super().__init__()
+        for name, value, low in (
+            ("batch_size", batch_size, 1),
+            ("num_workers", num_workers, 0),
+            ("max_branches", max_branches, 0),
+            ("limit_train", limit_train, 0),
+            ("limit_val", limit_val, 0),
+        ):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"data.{name} must be an integer ≥ {low}, got {value!r}")
         self.save_hyperparameters(
             {
                 "dataroot": str(dataroot),
                 "version": version,
-                "batch_size": batch_size,
-                "num_workers": num_workers,
+                "batch_size": int(batch_size),  # a plain int: checkpoints load with weights_only=True
+                "num_workers": int(num_workers),
                 "cache_dir": cache_dir,
                 "train_split": train_split,
                 "val_split": val_split,
-                "max_branches": max_branches,
-                "limit_train": limit_train,
-                "limit_val": limit_val,
+                "max_branches": int(max_branches),
+                "limit_train": int(limit_train),
+                "limit_val": int(limit_val),
             }
         )
-        self.data_config = DataConfig.from_model(model_config or ModelConfig(), max_branches=max_branches)
+        self.data_config = DataConfig.from_model(model_config or ModelConfig(), max_branches=int(max_branches))
         self.train_set: NuScenesWorldDataset | None = None
         self.val_set: NuScenesWorldDataset | None = None
 

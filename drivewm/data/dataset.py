@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import fields
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from occupancy.atomic import atomic_path, write_json_atomic
+from occupancy.reading import CorruptFileError, find_corrupt_json, read_json
 
 from .builders import FeatureBuilder, SceneIndex, TargetBuilder, extras_dir
 from .config import REAL_NUSCENES_VERSIONS, DataConfig
@@ -43,7 +43,11 @@ def load_nuscenes(dataroot: str | Path, version: str):
         raise FileNotFoundError(
             f"no nuScenes tables at {table_dir} (expected {table_dir}/scene.json); check --dataroot and --version"
         )
-    return NuScenes(version=version, dataroot=str(dataroot), verbose=False)
+    try:
+        return NuScenes(version=version, dataroot=str(dataroot), verbose=False)
+    except Exception as err:  # the devkit raises bare JSON/assertion/key errors that name no file
+        find_corrupt_json(table_dir, "nuScenes table")  # names the corrupt table, if one is
+        raise CorruptFileError(f"the nuScenes tables in {table_dir} do not load: {type(err).__name__}: {err}") from err
 
 
 def split_scenes(dataroot: str | Path, version: str, split: str) -> list[str]:
@@ -51,7 +55,9 @@ def split_scenes(dataroot: str | Path, version: str, split: str) -> list[str]:
     splits for real nuScenes (`train`/`val`, or `mini_train`/`mini_val` for v1.0-mini)."""
     path = extras_dir(dataroot, version) / "splits.json"
     if path.is_file():
-        splits = json.loads(path.read_text())
+        splits = read_json(path, "split file")
+        if not isinstance(splits, dict):
+            raise CorruptFileError(f"split file {path} must hold a JSON object of split name → scene names")
         if split not in splits or not isinstance(splits[split], list):
             raise ValueError(
                 f"split {split!r} not in {path} (has {sorted(k for k in splits if isinstance(splits[k], list))})"
@@ -76,7 +82,7 @@ def cache_key(dataroot: str | Path, version: str, config: DataConfig) -> str:
         "config": config.to_dict(),
         "version": version,
         "dataroot": str(Path(dataroot).resolve()),
-        "generator": json.loads(gen.read_text()) if gen.is_file() else None,
+        "generator": read_json(gen, "generator record") if gen.is_file() else None,
     }
     return hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -90,3 +90,32 @@ def test_lidar_points_to_ego_frame():
     assert out[0, 3] == pytest.approx(0.5)
     assert int(out[0, 4]) == int(np.abs(np.linspace(-30.67, 10.67, 32)).argmin())
     assert torch.is_tensor(torch.from_numpy(out))
+
+
+def test_the_port_is_probed_before_the_carla_client_touches_it():
+    """A web server on the CARLA port used to abort the whole process inside LibCarla (SIGABRT, exit
+    134, no message). The probe asks the client's own first question — the msgpack-rpc `version` call —
+    over a plain socket: a web server, a silent service, a closed port and an unknown host are each one
+    clear line; a service that answers as CARLA does (the real `carla.Client` agrees) passes."""
+    from carla_bridge.live.probe import parse_version_response, probe_carla, version_request
+    from tests.carla_bridge.carla_stand_ins import local_service, pack_carla_version
+
+    assert version_request(7) == b"\x94\x00\x07\xa7version\x90"  # [0, 7, "version", []]
+    assert parse_version_response(pack_carla_version(7, "0.9.15")) == "0.9.15"
+    with local_service("http") as port, pytest.raises(CarlaServerUnavailable, match="is not a CARLA server") as err:
+        probe_carla("127.0.0.1", port, 2.0)
+    assert "HTTP/1.1 400" in str(err.value) and "\n" not in str(err.value)
+    t0 = time.perf_counter()
+    with local_service("silent") as port, pytest.raises(CarlaServerUnavailable, match="within 0.5 s"):
+        probe_carla("127.0.0.1", port, 0.5)
+    assert time.perf_counter() - t0 < 3.0
+    with pytest.raises(CarlaServerUnavailable, match="cannot resolve the CARLA host 'no.such.host.invalid'"):
+        probe_carla("no.such.host.invalid", 2000, 1.0)
+    with pytest.raises(CarlaServerUnavailable, match="connection refused"):
+        probe_carla("127.0.0.1", _free_port(), 1.0)
+    with pytest.raises(ValueError, match="1–65535"):
+        probe_carla("127.0.0.1", 99999, 1.0)
+    with local_service("carla") as port:
+        assert probe_carla("127.0.0.1", port, 2.0) == "0.9.15"
+        client = connect("127.0.0.1", port, 2.0)  # the C++ client itself, after the probe
+        assert client.get_server_version() == "0.9.15"

@@ -88,12 +88,12 @@ def test_cameras_are_resized_to_the_models_input_like_the_dataset():
 
     agent = DrivingAgent(_Sized(), name="sized")
     rng = np.random.default_rng(0)
-    raw = rng.integers(0, 255, (2, 18, 32, 3), dtype=np.uint8)
-    k = torch.tensor([[[16.0, 0.0, 16.0], [0.0, 16.0, 9.0], [0.0, 0.0, 1.0]]]).repeat(2, 1, 1)
+    raw = rng.integers(0, 255, (6, 18, 32, 3), dtype=np.uint8)  # the 6-camera rig
+    k = torch.tensor([[[16.0, 0.0, 16.0], [0.0, 16.0, 9.0], [0.0, 0.0, 1.0]]]).repeat(6, 1, 1)
     obs = Observation(
         images=torch.from_numpy(raw).permute(0, 3, 1, 2)[None],
         intrinsics=k[None],
-        cam_to_ego=torch.eye(4).repeat(1, 2, 1, 1),
+        cam_to_ego=torch.eye(4).repeat(1, 6, 1, 1),
         ego_history=torch.zeros(1, 5, 3),
         speed=torch.zeros(1),
         ego_pose=torch.zeros(1, 3),
@@ -102,7 +102,7 @@ def test_cameras_are_resized_to_the_models_input_like_the_dataset():
         timestamp=torch.zeros(1),
     ).validate()
     out = agent._fit_images(obs)
-    assert out.images.shape == (1, 2, 3, 12, 20)
+    assert out.images.shape == (1, 6, 3, 12, 20)
     ref = np.asarray(Image.fromarray(raw[1]).resize((20, 12), Image.BILINEAR))
     assert torch.equal(out.images[0, 1].permute(1, 2, 0), torch.from_numpy(ref.copy()))
     want = torch.tensor([[10.0, 0.0, 10.0], [0.0, 32 / 3, 6.0], [0.0, 0.0, 1.0]])
@@ -118,4 +118,4 @@ def test_cameras_are_resized_to_the_models_input_like_the_dataset():
     from planner.world_models import ConstantVelocityWorldModel
 
     cv = DrivingAgent(ConstantVelocityWorldModel("cv", detector=_Det()), name="cv")
-    assert cv._fit_images(obs).images.shape == (1, 2, 3, 9, 16)
+    assert cv._fit_images(obs).images.shape == (1, 6, 3, 9, 16)

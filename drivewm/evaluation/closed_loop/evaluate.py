@@ -4,10 +4,18 @@ Three executors, one result: in this process (`workers=1`), in `workers` process
 (a spawn-context process pool; each worker builds its agent once and drives routes in its main
 thread, so the SIGALRM watchdog works there), or as tasks on a Ray cluster (`ray_address`, see
 `ray_runner.py`). The parent appends each finished record to the checkpoint through
-`ResultsCheckpoint` (locked, atomic, merged by (agent, route id, seed)), so results from all
-workers land once, and `resume=True` skips every (agent, route, seed) already there. A worker that
-dies takes only its current route with it: that route is recorded as failed ("Simulation"), and
-the remaining routes go to a fresh pool.
+`ResultsCheckpoint` (locked, atomic, merged by key), so results from all workers land once. A
+record's key is everything that defines its run (`run_identity`: the agent, its checkpoint's content
+hash, the protocol and every result-changing setting; the route's id and content; the seed), so
+`resume=True` reuses exactly the runs asked for again and nothing else, and a report shows only the
+runs of each agent's latest request. A worker that dies takes only its current route with it: that
+route is recorded as failed ("Simulation", retried by the next `--resume`), and the remaining routes
+go to a fresh pool.
+
+The agent is built once in this process before any route runs: an agent that cannot be built (a
+truncated, unsafe or NaN-weight checkpoint) stops the evaluation with `AgentInitError`, one line
+naming the reason, and nothing is scored; so does an agent whose `setup` fails on a route (the
+runner's "Agent_init" failure is not a result, and is not recorded).
 
 Agents and backends are built from picklable factories (`agent_factory()` → `Agent`,
 `BackendSpec(town)` → `Backend`), so the same spec works in every executor. The route runner itself
@@ -17,6 +25,10 @@ around it. `evaluate_closed_loop` is the entry point: a `ClosedLoopConfig` in, r
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import inspect
+import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -26,13 +38,98 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from carla_bridge.closed_loop.backend_spec import BackendSpec
 from carla_bridge.closed_loop.runner import FAILURE_MESSAGES, RunLimits, run_route
-from drivewm.evaluation.closed_loop.checkpoint import ResultsCheckpoint
+from drivewm.evaluation.closed_loop.checkpoint import ResultsCheckpoint, record_key
 from drivewm.evaluation.closed_loop.config import ClosedLoopConfig
-from occupancy.atomic import write_json_atomic
+from occupancy.atomic import check_output_dir, write_json_atomic
 
 CHECKPOINT_NAME = "checkpoint.json"
+
+RETRIED_ON_RESUME = frozenset({"Simulation"})
+"""Failure statuses that are not a result of the agent (the simulator or a worker died): `--resume`
+runs those routes again instead of reusing the failed record."""
+
+EXECUTION_ONLY = frozenset(
+    {"routes", "route_ids", "seeds", "workers", "ray", "host", "port", "carla_timeout", "timeout_s"}
+    | {"frames_every", "render", "protocol_label"}
+)
+"""Settings that change how or where runs execute, not their results: left out of the run identity
+(a route's content and its seed are keyed per record; CARLA's address is not the CARLA world)."""
+
+
+class AgentInitError(ValueError):
+    """The agent could not be built or set up: the evaluation stops before any route is scored."""
+
+
+def _canonical(obj: Any) -> Any:
+    """A JSON-ready, deterministic form of settings and routes (dataclasses, arrays, tuples, paths)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, np.ndarray):
+        return _canonical(obj.tolist())
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, list | tuple):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, float):
+        return round(obj, 9)
+    if isinstance(obj, np.generic):
+        return _canonical(obj.item())
+    if obj is None or isinstance(obj, bool | int | str):
+        return obj
+    return str(obj)
+
+
+def digest(obj: Any) -> str:
+    """Short SHA-256 of the canonical JSON of `obj`."""
+    return hashlib.sha256(json.dumps(_canonical(obj), sort_keys=True).encode()).hexdigest()[:20]
+
+
+def route_digest(route: Any) -> str:
+    """Digest of a route's content (town, waypoints, headings, scenarios, ...; not the file it came from)."""
+    fields = _canonical(route)
+    if isinstance(fields, dict):
+        fields.pop("source", None)
+    return digest(fields)
+
+
+def run_identity(
+    agent_name: str,
+    agent_factory: Any,
+    backend: BackendSpec,
+    limits: RunLimits,
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything that defines the result of an agent's route runs besides the route and the seed: the
+    agent's recipe (its checkpoint by the SHA-256 of its content, not its path), the backend's world
+    (traffic, cameras), the runner's limits (route length, timeouts, replan rate) and the command's
+    config (protocol, rule set, any setting added later), minus `EXECUTION_ONLY`."""
+    from drivewm.model.checkpoint import checkpoint_digest
+
+    hashed: dict[str, str] = {}
+
+    def settings(obj: Any) -> dict[str, Any]:
+        raw = _canonical(obj) if isinstance(obj, dict) or dataclasses.is_dataclass(obj) else {}
+        out = {k: v for k, v in raw.items() if k not in EXECUTION_ONLY}
+        ckpt = out.pop("ckpt", None)
+        if ckpt:
+            if ckpt not in hashed:
+                hashed[ckpt] = checkpoint_digest(ckpt) if Path(ckpt).is_file() else f"missing:{ckpt}"
+            out["ckpt_sha256"] = hashed[ckpt]
+        return out
+
+    plain = isinstance(agent_factory, type) or inspect.isfunction(agent_factory)
+    kind = agent_factory if plain else type(agent_factory)  # a class or function, or a recipe object
+    return {
+        "agent": agent_name,
+        "agent_recipe": {"type": f"{kind.__module__}.{kind.__qualname__}", **settings(agent_factory)},
+        "backend": settings(backend),
+        "limits": settings(limits),
+        "command": settings(config or {}),
+    }
 
 
 @dataclass(frozen=True)
@@ -45,7 +142,12 @@ class Task:
 
     @property
     def key(self) -> tuple[str, int]:
+        """(route id, seed): how progress lines and summaries name the run."""
         return (str(self.route.id), int(self.seed))
+
+    def full_key(self, run_id: str) -> tuple[str, str, str, int]:
+        """(run id, route id, route digest, seed): the record key without the agent."""
+        return (run_id, str(self.route.id), route_digest(self.route), int(self.seed))
 
 
 @dataclass
@@ -151,13 +253,22 @@ def _init_worker(agent_factory: Callable[[], Any], threads: int) -> None:
     _WORKER["agent"] = None
 
 
+def build_agent_or_stop(agent_factory: Callable[[], Any], agent_name: str) -> Any:
+    """`agent_factory()`, or `AgentInitError` naming the agent and the reason."""
+    try:
+        return agent_factory()
+    except Exception as err:
+        raise AgentInitError(f"agent {agent_name!r} could not be built: {_describe(err)}") from err
+
+
+def _describe(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if isinstance(err, ValueError | OSError) else f"{type(err).__name__}: {text}"
+
+
 def _worker_run(backend: BackendSpec, task: Task, limits: RunLimits, agent_name: str) -> dict[str, Any]:
     if _WORKER.get("agent") is None:
-        try:
-            _WORKER["agent"] = _WORKER["agent_factory"]()
-        except Exception as err:
-            rec = failed_record(agent_name, task, "Agent_init", f"{type(err).__name__}: {err}")
-            return rec
+        _WORKER["agent"] = build_agent_or_stop(_WORKER["agent_factory"], agent_name)
     return run_route(backend, _WORKER["agent"], task.route, task.seed, limits, task.frames_path)
 
 
@@ -211,26 +322,41 @@ def run_evaluation(
     if backend.kind == "carla" and workers > 1 and ray_address is None:
         raise ValueError("--backend carla drives one route at a time on its server: use --workers 1")
     limits = limits or RunLimits()
-    out = Path(out)
+    out = check_output_dir(out)
+    identity = run_identity(agent_name, agent_factory, backend, limits, config)
+    run_id = digest(identity)
+    # the agent is built before anything is written or scored: a bad checkpoint stops here
+    agent = build_agent_or_stop(agent_factory, agent_name)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = ResultsCheckpoint(out / CHECKPOINT_NAME)
-    done = {(r, s) for a, r, s in ckpt.finished_keys() if a == agent_name} if resume else set()
+    reusable = (
+        {record_key(r) for r in ckpt.load_all() if _reusable(r) and r.get("agent") == agent_name} if resume else set()
+    )
     frames_dir = out / "frames" / file_safe(agent_name)
     tasks, skipped = [], []
     for route in routes:
         for seed in seeds:
             frames = str(frames_dir / f"{file_safe(str(route.id))}_s{seed}.npz") if limits.frames_every > 0 else None
             t = Task(route, int(seed), frames)
-            (skipped if t.key in done else tasks).append(t)
+            (skipped if (agent_name, *t.full_key(run_id)) in reusable else tasks).append(t)
     summary = EvalSummary(agent_name, skipped=[t.key for t in skipped])
-    _write_config(out, agent_name, config, backend, limits, routes, seeds)
+    ckpt.set_request(agent_name, [t.full_key(run_id) for t in (*skipped, *tasks)])
+    _write_config(out, agent_name, config, backend, limits, routes, seeds, identity, run_id)
     if skipped:
         log(f"[{agent_name}] resume: {len(skipped)} finished route runs skipped, {len(tasks)} to go")
     t0 = time.perf_counter()
     counter = {"n": 0}
+    digests = {str(t.route.id): route_digest(t.route) for t in tasks}
 
     def land(rec: dict[str, Any]) -> None:
+        failure = rec.get("failure") or {}
+        if failure.get("status") == "Agent_init":  # not a result: the agent could not be set up at all
+            raise AgentInitError(
+                f"agent {agent_name!r} could not be set up for route {rec.get('route_id')}: {failure.get('message')}"
+            )
         rec["agent"] = agent_name
+        rec["run_id"] = run_id
+        rec["route_digest"] = digests[str(rec["route_id"])]
         ckpt.append([rec])
         summary.ran.append(rec)
         counter["n"] += 1
@@ -244,21 +370,22 @@ def run_evaluation(
         if ray_address is not None:
             from drivewm.evaluation.closed_loop.ray_runner import run_on_ray
 
+            del agent  # each task builds its own
             run_on_ray(agent_factory, agent_name, backend, tasks, limits, ray_address, land, workers)
         elif workers == 1:
-            agent = None
             for task in tasks:
-                if agent is None:
-                    try:
-                        agent = agent_factory()
-                    except Exception as err:
-                        land(failed_record(agent_name, task, "Agent_init", f"{type(err).__name__}: {err}"))
-                        continue
                 land(run_task_in_process(agent, backend, task, limits, agent_name))
         else:
+            del agent  # each worker process builds its own
             _run_pool(agent_factory, agent_name, backend, tasks, limits, workers, land, log)
     summary.wall_seconds = time.perf_counter() - t0
     return summary
+
+
+def _reusable(record: dict[str, Any]) -> bool:
+    """Whether `--resume` may reuse a record: not a failure of the infrastructure (`RETRIED_ON_RESUME`)."""
+    failure = record.get("failure") or {}
+    return failure.get("status") not in RETRIED_ON_RESUME
 
 
 def evaluate_closed_loop(
@@ -270,17 +397,17 @@ def evaluate_closed_loop(
     from carla_bridge.routes import parse_routes
 
     cfg.validate()
+    out = check_output_dir(out)
     spec = cfg.agent_spec()
+    if cfg.ckpt and Path(cfg.ckpt).is_dir():
+        raise IsADirectoryError(f"--ckpt {cfg.ckpt} is a directory, expected a checkpoint file")
     if cfg.ckpt and not Path(cfg.ckpt).is_file():
         raise FileNotFoundError(f"--ckpt {cfg.ckpt} does not exist")
     routes = select_routes(parse_routes(cfg.routes), cfg.route_ids)
     if cfg.backend == "carla":
-        from carla_bridge.live.backend import CarlaServerUnavailable, connect
+        from carla_bridge.live.backend import connect
 
-        try:
-            connect(cfg.host, cfg.port, cfg.carla_timeout)  # one clear line now if no server answers
-        except CarlaServerUnavailable as err:
-            raise ValueError(str(err)) from None
+        connect(cfg.host, cfg.port, cfg.carla_timeout)  # one clear line now if no CARLA server answers
     return run_evaluation(
         spec,
         cfg.agent,
@@ -331,6 +458,9 @@ def _run_pool(
                     except BrokenProcessPool:
                         broken = True
                         pending.append(task)
+                    except AgentInitError:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        raise
                     except Exception as err:
                         land(
                             failed_record(agent_name, task, "Simulation", f"worker error: {type(err).__name__}: {err}")
@@ -366,13 +496,20 @@ def _write_config(
     limits: RunLimits,
     routes: list[Any],
     seeds: list[int],
+    identity: dict[str, Any],
+    run_id: str,
 ) -> None:
     payload = {
         "agent": agent,
+        "run_id": run_id,
+        "identity": identity,
         "command": config or {},
         "backend": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(backend).items()},
         "limits": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(limits).items()},
-        "routes": [{"id": str(r.id), "town": r.town, "source": str(r.source) if r.source else None} for r in routes],
+        "routes": [
+            {"id": str(r.id), "town": r.town, "source": str(r.source) if r.source else None, "digest": route_digest(r)}
+            for r in routes
+        ],
         "seeds": list(seeds),
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -5,7 +5,8 @@ task (one CPU) that builds the agent, drives the route and returns its record â€
 frames as bytes, since cluster nodes need not share a filesystem. The driver lands every record in
 the checkpoint as it arrives (`land`), so a killed driver loses only routes still in flight and
 `--resume` picks up from there. A task that raises (its node died, the actor was killed) is recorded
-as a failed route, not retried silently.
+as a failed route ("Simulation", run again by the next `--resume`), not retried silently; an agent
+that cannot be built stops the whole run (`AgentInitError`).
 
 `ray_address="local"` starts a local instance (`ray.init(num_cpus=workers)`); any other string is
 passed to `ray.init(address=...)` (e.g. "auto" or "ray://head:10001").
@@ -37,8 +38,13 @@ def _ray_task(agent_factory: Callable[[], Any], backend: Any, route: Any, seed: 
     """Body of one Ray task: (record, frame file bytes or None)."""
     import torch
 
+    from drivewm.evaluation.closed_loop.evaluate import AgentInitError, build_agent_or_stop
+
     torch.set_num_threads(1)
-    agent = agent_factory()
+    try:
+        agent = build_agent_or_stop(agent_factory, "agent")
+    except AgentInitError as err:
+        return {"agent_init_error": str(err)}, None
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "frames.npz" if frames else None
         rec = run_route(backend, agent, route, seed, limits, path)
@@ -62,7 +68,7 @@ def run_on_ray(
         import ray
     except ImportError:
         raise ValueError("--ray needs the optional 'ray' package: pip install -e .[ray]") from None
-    from drivewm.evaluation.closed_loop.evaluate import failed_record
+    from drivewm.evaluation.closed_loop.evaluate import AgentInitError, failed_record
 
     started_here = False
     if not ray.is_initialized():
@@ -93,6 +99,10 @@ def run_on_ray(
                 except Exception as err:
                     land(failed_record(agent_name, task, "Simulation", f"Ray task failed: {type(err).__name__}: {err}"))
                     continue
+                if "agent_init_error" in rec:  # stop: every other task would fail the same way
+                    for other in remaining:
+                        ray.cancel(other, force=True)
+                    raise AgentInitError(rec["agent_init_error"].replace("'agent'", repr(agent_name), 1))
                 if blob is not None and task.frames_path is not None:
                     rec["frames"] = str(write_bytes_atomic(task.frames_path, blob))
                 land(rec)

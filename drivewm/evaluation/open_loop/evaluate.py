@@ -30,6 +30,7 @@ from drivewm.model import DriveWorldModel
 from drivewm.model.losses import obstacle_bev
 from drivewm.model.world_model import scene_features, targets_to_agents
 from occupancy import GridSpec
+from occupancy.atomic import check_output_dir
 from occupancy.builders import ego_mask
 from occupancy.metrics import OccupancyMetrics
 from occupancy.resample import upsample_nearest
@@ -399,6 +400,7 @@ def run_open_loop(
     from drivewm.model.checkpoint import load_world_model
 
     cfg.validate()
+    check_output_dir(out)  # before minutes of work: an output folder, not a file
     model = load_world_model(ckpt, device)
     data_cfg = DataConfig.from_model(model.config, max_branches=cfg.max_branches)
     ds = NuScenesWorldDataset(dataroot, version, split, data_cfg, cache_dir=cache_dir)

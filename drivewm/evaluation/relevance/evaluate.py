@@ -30,6 +30,7 @@ from drivewm.evaluation.relevance.metrics import (
 from drivewm.evaluation.relevance.render import write_figure, write_reports
 from drivewm.evaluation.relevance.scenes import prepare_scene
 from drivewm.factory import NEEDS_CKPT, PRIVILEGED, build_world_model, load_learned
+from occupancy.atomic import check_output_dir
 from planner import LightState, Observation, Prediction, PrivilegedState, PrivilegedWorldModel, WorldModel
 from planner.proposals import Proposals
 from planner.scorer import score_plans
@@ -215,10 +216,10 @@ def evaluate_relevance(
 
     cfg.validate()
     say = progress or log.info
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out)  # an output folder, not a file: refused before any work
     towns = {name: load_town(name) for name in cfg.towns}
     learned = load_learned(cfg.ckpt, cfg.device) if set(cfg.models) & NEEDS_CKPT else None  # type: ignore[arg-type]
+    out.mkdir(parents=True, exist_ok=True)  # only once the inputs loaded: a bad one leaves nothing behind
     size = None if learned is None else (int(learned.config.image_size[1]), int(learned.config.image_size[0]))
     config_json = cfg.to_dict()
     partial = out / PARTIAL
